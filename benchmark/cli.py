@@ -1,0 +1,219 @@
+"""Command line: ``python -m benchmark run | ls``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from .config import DATA_DIR_ENV, default_data_dir
+from .errors import BenchmarkError
+
+DESCRIPTION = """\
+Benchmark gene imputation methods for imaging-based spatial transcriptomics.
+
+Each shared gene of a spatial data set and its scRNA-seq reference is hidden in turn
+(5-fold gene cross-validation by default) and predicted by every method from the other genes;
+the predictions are scored by CSS, MSE and PCC at cell and gene level, and by Leiden cluster
+agreement with known cell types.
+"""
+
+RUN_EPILOG = """\
+examples:
+  python -m benchmark run                                   # built-in data, all available methods
+  python -m benchmark run --datasets osmfish --methods mean knn --seeds 0 1 2
+  python -m benchmark run --spatial sp.h5ad --reference ref.h5ad --label-key cell_type
+  python -m benchmark run --protocol holdout --holdout-fraction 0.8 --repeats 5
+
+Results go to OUT/results.parquet (and .csv), OUT/summary.csv, OUT/jobs.csv and OUT/run.json.
+Finished jobs are cached in OUT/cache: run the same command again to resume an interrupted run.
+"""
+
+
+def _method_param(text: str) -> tuple[str, str, object]:
+    try:
+        lhs, value = text.split("=", 1)
+        method, param = lhs.split(".", 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected METHOD.PARAM=VALUE, got {text!r}") from None
+    import yaml
+
+    return method, param, yaml.safe_load(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"st-impute-bench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run", help="run the benchmark and write a results folder", description="Run the benchmark.",
+        epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g = run.add_argument_group("what to run")
+    g.add_argument("--datasets", nargs="+", metavar="NAME", default=[],
+                   help="registered datasets (default: the built-in 'synthetic'); see `ls datasets`")
+    g.add_argument("--methods", nargs="+", metavar="NAME", default=[],
+                   help="registered methods (default: every available one); see `ls methods`")
+    g.add_argument("--method-param", action="append", type=_method_param, default=[], metavar="METHOD.PARAM=VALUE",
+                   help="override a method parameter, e.g. knn.k=10 (repeatable)")
+    g.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="SEED", help="seeds (default: 0)")
+    g.add_argument("--quick", action="store_true", help="let methods shorten training (each documents how)")
+
+    g = run.add_argument_group("protocol")
+    g.add_argument("--protocol", choices=["kfold", "holdout"], default="kfold",
+                   help="K-fold gene cross-validation (default) or held-out gene fraction with repeats")
+    g.add_argument("--folds", type=int, default=5, help="number of gene folds (default: 5)")
+    g.add_argument("--holdout-fraction", type=float, default=0.5, help="fraction of genes hidden (holdout protocol)")
+    g.add_argument("--repeats", type=int, default=3, help="random repeats (holdout protocol)")
+    g.add_argument("--preprocessing", default="spage", help="input normalisation given to all methods (default: spage)")
+    g.add_argument("--no-cluster", action="store_true", help="skip the Leiden cluster metrics")
+    g.add_argument("--cluster-resolution", type=float, default=1.0, help="Leiden resolution (default: 1.0)")
+    g.add_argument("--cluster-neighbors", type=int, default=15, help="neighbours of the kNN graph (default: 15)")
+    g.add_argument("--cluster-pcs", type=int, default=30, help="principal components (default: 30)")
+
+    g = run.add_argument_group("your own data")
+    g.add_argument("--spatial", type=Path, metavar="FILE.h5ad", help="spatial counts (cells x genes)")
+    g.add_argument("--reference", type=Path, metavar="FILE.h5ad", help="scRNA-seq reference counts")
+    g.add_argument("--name", help="dataset name for your files (default: the spatial file's stem)")
+    g.add_argument("--label-key", help="obs column of the spatial file with cell types (for cluster metrics)")
+    g.add_argument("--spatial-key", help="obsm key of the spatial file with coordinates")
+    g.add_argument("--layer", help="layer holding raw counts, if X does not")
+    g.add_argument("--embeddings", type=Path, metavar="FILE", help="genes x dims table (parquet/csv) of gene embeddings")
+    g.add_argument("--harmonize-gene-case", action="store_true",
+                   help="rename reference genes that match spatial genes only case-insensitively")
+
+    g = run.add_argument_group("execution")
+    g.add_argument("--out", type=Path, default=Path("benchmark-results"), help="results folder (default: %(default)s)")
+    g.add_argument("--cache-dir", type=Path, help="job cache (default: OUT/cache)")
+    g.add_argument("--data-dir", type=Path, help=f"data directory (default: ${DATA_DIR_ENV} or {default_data_dir()})")
+    g.add_argument("--time-budget", type=float, default=1800.0, help="seconds per job before it is stopped (default: 1800)")
+    g.add_argument("--retry-failed", action="store_true", help="re-run jobs whose failure is cached")
+    g.add_argument("--no-isolation", action="store_true", help="run methods in this process (for debugging)")
+    g.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="device for torch methods")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    ls = sub.add_parser("ls", help="list registered methods, datasets or metrics",
+                        description="List what is registered and whether it is available.")
+    ls.add_argument("what", choices=["methods", "datasets", "metrics"])
+    ls.add_argument("--data-dir", type=Path, help="data directory to check dataset files in")
+    return parser
+
+
+def cmd_run(args) -> int:
+    from .harness import RunConfig, UserData, run_benchmark
+    from .metrics import ClusterParams
+    from .results import direction_note, format_summary
+
+    user = []
+    if args.spatial or args.reference:
+        if not (args.spatial and args.reference):
+            raise BenchmarkError("--spatial and --reference must be given together")
+        user.append(UserData(args.spatial, args.reference, args.name, args.label_key, args.spatial_key, args.layer,
+                             args.embeddings))
+    params: dict[str, dict] = {}
+    for method, param, value in args.method_param:
+        params.setdefault(method, {})[param] = value
+    cfg = RunConfig(
+        datasets=args.datasets,
+        methods=args.methods,
+        method_params=params,
+        protocol=args.protocol,
+        n_folds=args.folds,
+        holdout_fraction=args.holdout_fraction,
+        repeats=args.repeats,
+        seeds=args.seeds,
+        out=args.out,
+        cache_dir=args.cache_dir,
+        data_dir=args.data_dir,
+        quick=args.quick,
+        time_budget=args.time_budget,
+        isolate=not args.no_isolation,
+        retry_failed=args.retry_failed,
+        device=args.device,
+        preprocessing=args.preprocessing,
+        cluster=not args.no_cluster,
+        cluster_params=ClusterParams(args.cluster_neighbors, args.cluster_pcs, args.cluster_resolution),
+        user_data=user,
+        harmonize_gene_case=args.harmonize_gene_case,
+    )
+    result = run_benchmark(cfg, progress=not args.quiet)
+    print()
+    print(format_summary(result.summary))
+    print(f"\n({direction_note()} Means over cells/genes of the assembled 5-fold matrix.)"
+          if cfg.protocol == "kfold" else f"\n({direction_note()})")
+    if result.failures:
+        print(f"\n{len(result.failures)} job(s) failed:")
+        for f in result.failures:
+            print(f"  {f['job']}: {f['status']}: {f['error'].splitlines()[0] if f['error'] else ''}")
+    print(f"\nresults: {result.out / 'results.parquet'} (and .csv, summary.csv, jobs.csv, run.json)")
+    return 0
+
+
+def cmd_ls(args) -> int:
+    if args.what == "methods":
+        from .methods import all_methods, broken_modules
+
+        rows = []
+        for name, cls in all_methods().items():
+            ok, reason = cls.availability()
+            kind = "oracle" if cls.info.oracle else "control" if cls.info.control else "method"
+            rows.append((name, kind, "yes" if ok else "no", cls.info.summary + ("" if ok else f" [{reason}]")))
+        _print_table(("method", "kind", "available", "summary"), rows)
+        for mod, err in broken_modules().items():
+            print(f"\nmodule methods/{mod}.py failed to import: {err.splitlines()[0]}")
+    elif args.what == "datasets":
+        from .datasets import all_datasets
+
+        data_dir = args.data_dir or default_data_dir()
+        rows = []
+        for name, spec in all_datasets().items():
+            ok, reason = spec.availability(data_dir)
+            where = "built-in" if spec.builtin else str(data_dir)
+            rows.append((name + (" (default)" if spec.default else ""), "yes" if ok else "no", where,
+                         spec.summary + ("" if ok else f" [{reason}]")))
+        _print_table(("dataset", "available", "read from", "summary"), rows)
+    else:
+        from .metrics import all_metrics
+
+        rows = []
+        for key, m in all_metrics().items():
+            lo, hi = m.bounds
+            rows.append((m.name, m.scope, "higher" if m.higher_is_better else "lower",
+                         f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]", f"{m.best:g}",
+                         m.description))
+        _print_table(("metric", "scope", "better", "bounds", "best", "definition"), rows)
+    return 0
+
+
+def _print_table(header, rows) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    widths[-1] = 0
+    for r in [header, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        return {"run": cmd_run, "ls": cmd_ls}[args.command](args)
+    except BenchmarkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; finished jobs are cached, run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""The benchmark run: datasets x methods x splits x seeds -> jobs -> scores -> results folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import __version__
+from .datasets import PairedData, load_dataset
+from .datasets.io import read_anndata, read_embeddings
+from .datasets.validation import harmonize_gene_case, validate_pair
+from .errors import InputError, MethodUnavailableError
+from .methods import default_methods, get_method_class
+from .metrics import ClusterParams
+from .prepare import PreparedData, prepare
+from .provenance import git_commit, machine, package_versions
+from .results import format_summary, summary_table, to_frame, write_results
+from .runner import Job, JobOutcome, load_cached, method_fingerprint, run_job, warm_imports
+from .scoring import score_clusters, score_expression
+from .splits import GeneSplit, holdout_gene_splits, kfold_gene_splits
+
+
+@dataclass
+class UserData:
+    """A user's own pair of files, given with ``--spatial`` and ``--reference``."""
+
+    spatial: Path
+    reference: Path
+    name: str | None = None
+    label_key: str | None = None
+    spatial_key: str | None = None
+    layer: str | None = None
+    embeddings: Path | None = None
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run (all of it is recorded in ``run.json``)."""
+
+    datasets: list[str] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+    method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    protocol: str = "kfold"
+    n_folds: int = 5
+    holdout_fraction: float = 0.5
+    repeats: int = 3
+    seeds: list[int] = field(default_factory=lambda: [0])
+    out: Path = Path("benchmark-results")
+    cache_dir: Path | None = None
+    data_dir: Path | None = None
+    quick: bool = False
+    time_budget: float | None = 1800.0
+    isolate: bool = True
+    retry_failed: bool = False
+    device: str = "cpu"
+    preprocessing: str = "spage"
+    cluster: bool = True
+    cluster_params: ClusterParams = field(default_factory=ClusterParams)
+    user_data: list[UserData] = field(default_factory=list)
+    harmonize_gene_case: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        return json.loads(json.dumps(d, default=str))
+
+
+@dataclass
+class RunResult:
+    out: Path
+    results: pd.DataFrame
+    jobs: pd.DataFrame
+    summary: pd.DataFrame
+    failures: list[dict[str, Any]]
+
+
+def _load_user_data(u: UserData) -> PairedData:
+    spatial = read_anndata(u.spatial, "spatial file")
+    reference = read_anndata(u.reference, "reference file")
+    if u.layer:
+        for what, a in (("spatial", spatial), ("reference", reference)):
+            if u.layer not in a.layers:
+                raise InputError(f"layer {u.layer!r} is not in the {what} file; layers: {list(a.layers.keys())}")
+            a.X = a.layers[u.layer]
+    emb = read_embeddings(u.embeddings) if u.embeddings else None
+    return PairedData(
+        name=u.name or Path(u.spatial).stem,
+        spatial=spatial,
+        reference=reference,
+        label_key=u.label_key,
+        spatial_key=u.spatial_key,
+        gene_embeddings=emb,
+        meta={"spatial_file": str(u.spatial), "reference_file": str(u.reference)},
+    )
+
+
+def make_splits(cfg: RunConfig, genes: list[str], seed: int) -> list[GeneSplit]:
+    if cfg.protocol == "kfold":
+        return kfold_gene_splits(genes, cfg.n_folds, seed)
+    if cfg.protocol == "holdout":
+        return holdout_gene_splits(genes, cfg.holdout_fraction, cfg.repeats, seed)
+    raise InputError(f"unknown protocol {cfg.protocol!r}; use 'kfold' or 'holdout'")
+
+
+def resolve_methods(cfg: RunConfig) -> list[str]:
+    names = cfg.methods or default_methods()
+    for name in names:
+        cls = get_method_class(name)  # raises with the list of valid names
+        ok, reason = cls.availability()
+        if not ok:
+            raise MethodUnavailableError(f"method {name!r} is unavailable: {reason}")
+        cls(**cfg.method_params.get(name, {}))  # unknown parameters fail here, before any work
+    unknown = set(cfg.method_params) - set(names)
+    if unknown:
+        raise InputError(f"parameters given for method(s) not in this run: {sorted(unknown)}")
+    return names
+
+
+def load_and_validate(cfg: RunConfig) -> list[tuple[PairedData, list[str]]]:
+    """Load every dataset of the run and validate it; raise before anything is written."""
+    loaded = [load_dataset(name, cfg.data_dir) for name in (cfg.datasets if cfg.datasets or cfg.user_data
+                                                              else _defaults())]
+    loaded += [_load_user_data(u) for u in cfg.user_data]
+    names = [d.name for d in loaded]
+    if len(set(names)) != len(names):
+        raise InputError(f"two datasets of this run have the same name: {names}; give --name")
+    out = []
+    min_shared = cfg.n_folds if cfg.protocol == "kfold" else 2
+    for data in loaded:
+        if cfg.harmonize_gene_case:
+            data = harmonize_gene_case(data)
+        genes = validate_pair(data, min_shared=min_shared, need_labels=cfg.cluster and data.label_key is not None)
+        out.append((data, genes))
+    return out
+
+
+def _defaults() -> list[str]:
+    from .datasets import default_datasets
+
+    return default_datasets()
+
+
+def run_benchmark(cfg: RunConfig, *, progress: bool = True, echo=print) -> RunResult:
+    """Run the benchmark defined by ``cfg`` and write its results folder.
+
+    Input is validated before anything is written, so bad input leaves no files behind.
+    Finished jobs are reused from the cache, so an interrupted run resumes where it stopped.
+    """
+    started = datetime.now(timezone.utc)
+    methods = resolve_methods(cfg)
+    pairs = load_and_validate(cfg)
+    preps = [prepare(data, genes, cfg.preprocessing) for data, genes in pairs]
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else out / "cache"
+    plan: list[tuple[PreparedData, Job, Path]] = []
+    fingerprints = {m: method_fingerprint(get_method_class(m)) for m in methods}
+    for prep in preps:
+        for seed in cfg.seeds:
+            for split in make_splits(cfg, prep.shared, seed):
+                for m in methods:
+                    job = Job(prep.name, m, dict(sorted(cfg.method_params.get(m, {}).items())), split, seed, cfg.quick)
+                    key = job.key(prep.fingerprint, fingerprints[m])
+                    plan.append((prep, job, cache_dir / prep.name / m / key))
+
+    outcomes = _run_plan(plan, cfg, progress)
+    rows = _score(cfg, preps, outcomes)
+    provenance = {
+        "suite_version": __version__,
+        "git_commit": git_commit(),
+        "packages": package_versions(),
+    }
+    results = to_frame(rows)
+    jobs = _jobs_frame(outcomes)
+    write_results(results, out, provenance)
+    jobs.to_csv(out / "jobs.csv", index=False)
+    summary = summary_table(results, jobs)
+    summary.to_csv(out / "summary.csv")
+    failures = [
+        {"job": o.job.describe(), "status": o.status, "error": o.error, "cache": str(o.key)}
+        for o in outcomes if not o.ok
+    ]
+    run = {
+        "command": sys.argv,
+        "config": cfg.to_json(),
+        "methods": {m: {"version": get_method_class(m).package_version(), "params": cfg.method_params.get(m, {}),
+                        "code": fingerprints[m]} for m in methods},
+        "datasets": {p.name: {"fingerprint": p.fingerprint, "n_spatial_cells": int(p.data.spatial.n_obs),
+                              "n_reference_cells": int(p.data.reference.n_obs), "n_shared_genes": len(p.shared),
+                              "label_key": p.data.label_key, "meta": p.data.meta} for p in preps},
+        "n_jobs": len(outcomes),
+        "n_from_cache": sum(o.from_cache for o in outcomes),
+        "failures": failures,
+        "started": started.isoformat(),
+        "finished": datetime.now(timezone.utc).isoformat(),
+        "machine": machine(),
+        **provenance,
+    }
+    tmp = out / "run.json.tmp"
+    tmp.write_text(json.dumps(run, indent=2, default=str))
+    os.replace(tmp, out / "run.json")
+    return RunResult(out, results, jobs, summary, failures)
+
+
+def _run_plan(plan, cfg: RunConfig, progress: bool) -> list[JobOutcome]:
+    from tqdm.auto import tqdm
+
+    warm_imports()
+    outcomes = []
+    bar = tqdm(total=len(plan), desc="jobs", unit="job", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    for prep, job, jobdir in plan:
+        bar.set_postfix_str(job.describe(), refresh=True)
+        cached = load_cached(jobdir, job, prep.truth.index) if jobdir.exists() else None
+        if cached is not None and not _should_retry(cached, cfg):
+            outcomes.append(cached)
+        else:
+            outcomes.append(run_job(job, prep, jobdir, time_budget=cfg.time_budget, isolate=cfg.isolate,
+                                    device=cfg.device))
+        bar.update(1)
+    bar.close()
+    return outcomes
+
+
+def _should_retry(cached: JobOutcome, cfg: RunConfig) -> bool:
+    if cached.ok:
+        return False
+    if cfg.retry_failed:
+        return True
+    if cached.status == "timeout":  # a larger budget deserves another try
+        old = cached.info.get("time_budget")
+        return cfg.time_budget is None or (old is not None and cfg.time_budget > old)
+    return False
+
+
+def _score(cfg: RunConfig, preps: list[PreparedData], outcomes: list[JobOutcome]) -> list[dict[str, Any]]:
+    commit = git_commit()
+    by_prep = {p.name: p for p in preps}
+    groups: dict[tuple[str, str, int], list[JobOutcome]] = {}
+    for o in outcomes:
+        groups.setdefault((o.job.dataset, o.job.method, o.job.seed), []).append(o)
+    rows: list[dict[str, Any]] = []
+    for (dname, mname, seed), outs in groups.items():
+        prep = by_prep[dname]
+        cls = get_method_class(mname)
+        base = {
+            "dataset": dname, "method": mname, "params": json.dumps(outs[0].job.params, sort_keys=True),
+            "seed": seed, "protocol": cfg.protocol, "preprocessing": cfg.preprocessing, "quick": cfg.quick,
+            "method_version": cls.package_version() or "", "git_commit": commit, "suite_version": __version__,
+        }
+        for o in outs:
+            if not o.ok:
+                continue
+            genes = list(o.job.split.target_genes)
+            per_item = cfg.protocol == "holdout"
+            for r in score_expression(prep.truth[genes], o.prediction[genes], per_item=per_item):
+                rows.append({**base, "fold": o.job.split.label, **r})
+            for metric, value in (("runtime_s", o.runtime_s), ("peak_memory_mb", o.peak_memory_mb)):
+                rows.append({**base, "fold": o.job.split.label, "metric": metric, "scope": "run", "item": "",
+                             "stat": "value", "value": value})
+        if cfg.protocol == "kfold" and all(o.ok for o in outs):
+            assembled = pd.concat([o.prediction for o in outs], axis=1)[prep.shared]
+            for r in score_expression(prep.truth, assembled, per_item=True):
+                rows.append({**base, "fold": "all", **r})
+            labels = prep.labels()
+            if cfg.cluster and labels is not None:
+                for r in score_clusters(assembled, labels, cfg.cluster_params, seed):
+                    rows.append({**base, "fold": "all", **r})
+    return rows
+
+
+def _jobs_frame(outcomes: list[JobOutcome]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"dataset": o.job.dataset, "method": o.job.method, "split": o.job.split.label, "seed": o.job.seed,
+             "status": o.status, "from_cache": o.from_cache, "runtime_s": o.runtime_s,
+             "peak_memory_mb": o.peak_memory_mb, "n_train_genes": len(o.job.split.train_genes),
+             "n_target_genes": len(o.job.split.target_genes), "cache_key": o.key, "error": o.error or ""}
+            for o in outcomes
+        ],
+        columns=["dataset", "method", "split", "seed", "status", "from_cache", "runtime_s", "peak_memory_mb",
+                 "n_train_genes", "n_target_genes", "cache_key", "error"],
+    )
+
+
+def remove_run(out: Path) -> None:
+    shutil.rmtree(out, ignore_errors=True)
+
+
+__all__ = ["RunConfig", "RunResult", "UserData", "run_benchmark", "make_splits", "load_and_validate"]

@@ -1,0 +1,135 @@
+"""Turning a validated :class:`PairedData` into scoring truth and per-split tasks."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .datasets.base import PairedData
+from .datasets.preprocessing import get_preprocessing
+from .splits import GeneSplit
+from .task import COUNTS_LAYER, ImputationTask
+
+
+def _dense(x) -> np.ndarray:
+    return x.toarray() if sp.issparse(x) else np.asarray(x)
+
+
+def _fingerprint(data: PairedData, shared: list[str], preprocessing: str) -> str:
+    h = hashlib.sha256()
+    for adata in (data.spatial, data.reference):
+        h.update("\x00".join(adata.obs_names).encode())
+        h.update("\x01".join(adata.var_names).encode())
+        x = adata.X
+        if sp.issparse(x):
+            x = sp.csr_matrix(x)
+            for part in (x.data, x.indices, x.indptr):
+                h.update(np.ascontiguousarray(part).tobytes())
+        else:
+            h.update(np.ascontiguousarray(x).tobytes())
+    h.update("\x02".join(shared).encode())
+    h.update(preprocessing.encode())
+    if data.gene_embeddings is not None:
+        h.update(pd.util.hash_pandas_object(data.gene_embeddings, index=True).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class PreparedData:
+    """A dataset ready for jobs.
+
+    Attributes
+    ----------
+    truth
+        Spatial cells x shared genes, preprocessed over all shared genes: the scoring matrix.
+        Never handed to a (non-oracle) method.
+    reference
+        Reference with ``X`` preprocessed over all its genes and raw counts in ``layers["counts"]``.
+    fingerprint
+        Hash of the raw data, shared genes and preprocessing (part of every cache key).
+    """
+
+    data: PairedData
+    shared: list[str]
+    preprocessing: str
+    truth: pd.DataFrame
+    reference: ad.AnnData
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return self.data.name
+
+    def labels(self) -> pd.Series | None:
+        key = self.data.label_key
+        if key and key in self.data.spatial.obs:
+            return self.data.spatial.obs[key]
+        return None
+
+    def make_task(
+        self,
+        split: GeneSplit,
+        *,
+        seed: int,
+        workdir: Path,
+        time_budget: float | None,
+        quick: bool,
+        device: str,
+    ) -> ImputationTask:
+        """The task of one split. Only the training genes of the spatial data go in.
+
+        The spatial ``X`` is normalised over the training genes' counts alone, so that not even
+        the cell totals carry information about the hidden genes. The spatial ``obs`` columns
+        are not passed either (they may be derived from all genes, e.g. totals); coordinates are.
+        """
+        normalize = get_preprocessing(self.preprocessing)
+        train = list(split.train_genes)
+        counts = self.data.spatial[:, train].X
+        counts = counts.copy() if sp.issparse(counts) else np.array(counts, dtype=np.float32)
+        spatial = ad.AnnData(
+            X=normalize(counts),
+            obs=pd.DataFrame(index=self.data.spatial.obs_names.copy()),
+            var=pd.DataFrame(index=pd.Index(train)),
+            layers={COUNTS_LAYER: counts},
+        )
+        key = self.data.spatial_key
+        if key and key in self.data.spatial.obsm:
+            spatial.obsm["spatial"] = np.array(self.data.spatial.obsm[key], dtype=np.float64)
+        emb = self.data.gene_embeddings
+        return ImputationTask(
+            spatial=spatial,
+            reference=self.reference.copy(),
+            target_genes=list(split.target_genes),
+            seed=seed,
+            workdir=Path(workdir),
+            time_budget=time_budget,
+            preprocessing=self.preprocessing,
+            quick=quick,
+            device=device,
+            gene_embeddings=None if emb is None else emb.copy(),
+        )
+
+
+def prepare(data: PairedData, shared: list[str], preprocessing: str = "spage") -> PreparedData:
+    """Preprocess once per dataset: scoring truth and the reference every task shares."""
+    normalize = get_preprocessing(preprocessing)
+    truth = pd.DataFrame(
+        _dense(normalize(data.spatial[:, shared].X)).astype(np.float64),
+        index=pd.Index(data.spatial.obs_names),
+        columns=shared,
+    )
+    ref = data.reference
+    counts = ref.X.copy() if sp.issparse(ref.X) else np.array(ref.X, dtype=np.float32)
+    reference = ad.AnnData(
+        X=normalize(counts),
+        obs=ref.obs.copy(),
+        var=pd.DataFrame(index=ref.var_names.copy()),
+        layers={COUNTS_LAYER: counts},
+    )
+    return PreparedData(data, shared, preprocessing, truth, reference, _fingerprint(data, shared, preprocessing))

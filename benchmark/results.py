@@ -1,0 +1,115 @@
+"""The tidy results table: schema, writing, reading and the printed summary.
+
+One row per dataset, method, split (``fold``: ``0``..``K-1``, ``h0``.. for held-out repeats,
+or ``all`` for the assembled matrix), seed, metric, scope, item and statistic. Every row
+carries its provenance columns; the full package list is in ``run.json`` and in the parquet
+file's metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+COLUMNS = [
+    "dataset", "method", "params", "fold", "seed", "metric", "scope", "item", "stat", "value",
+    "protocol", "preprocessing", "quick", "method_version", "git_commit", "suite_version",
+]
+
+SUMMARY_METRICS = [
+    ("cell", "css"), ("cell", "mse"), ("cell", "pcc"),
+    ("gene", "css"), ("gene", "mse"), ("gene", "pcc"),
+    ("cluster", "ari"), ("cluster", "fmi"), ("cluster", "completeness"),
+]
+
+
+def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df["seed"] = df["seed"].astype("int64")
+    df["value"] = df["value"].astype("float64")
+    df["quick"] = df["quick"].astype(bool)
+    return df
+
+
+def write_results(df: pd.DataFrame, out: Path, provenance: dict[str, Any]) -> list[Path]:
+    """Write ``results.parquet`` and ``results.csv`` atomically."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = Path(out)
+    paths = []
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[b"st_impute_bench"] = json.dumps(provenance, sort_keys=True, default=str).encode()
+    table = table.replace_schema_metadata(meta)
+    for name, writer in (
+        ("results.parquet", lambda p: pq.write_table(table, p)),
+        ("results.csv", lambda p: df.to_csv(p, index=False, float_format="%.10g")),
+    ):
+        final = out / name
+        tmp = out / (name + ".tmp")
+        writer(tmp)
+        os.replace(tmp, final)
+        paths.append(final)
+    return paths
+
+
+def read_results(path: Path) -> pd.DataFrame:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.parquet"
+    return pd.read_parquet(path)
+
+
+def summary_table(results: pd.DataFrame, jobs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Dataset x method table of the mean of each core metric.
+
+    For K-fold CV it uses the assembled matrix (``fold == "all"``); for held-out repeats the
+    mean over repeats. Values are averaged over seeds. Adds the summed job time and failures.
+    """
+    agg = results[(results["item"] == "") & (results["stat"].isin(["mean", "value"]))]
+    agg = agg[agg["scope"].isin(["cell", "gene", "cluster"])]
+    kfold = agg[(agg["protocol"] == "kfold") & (agg["fold"] == "all")]
+    hold = agg[agg["protocol"] == "holdout"]
+    use = pd.concat([kfold, hold])
+    if use.empty:
+        table = pd.DataFrame()
+    else:
+        use = use.assign(column=use["scope"] + "_" + use["metric"])
+        table = use.pivot_table(index=["dataset", "method"], columns="column", values="value", aggfunc="mean")
+        cols = [f"{s}_{m}" for s, m in SUMMARY_METRICS if f"{s}_{m}" in table.columns]
+        table = table[cols]
+    if jobs is not None and not jobs.empty:
+        per = jobs.groupby(["dataset", "method"])
+        extra = pd.DataFrame({
+            "time_s": per["runtime_s"].sum() / per["seed"].nunique(),
+            "peak_mem_mb": per["peak_memory_mb"].max(),
+            "failed_jobs": per["status"].apply(lambda s: int((s != "ok").sum())),
+        })
+        table = table.join(extra, how="outer") if not table.empty else extra
+    return table
+
+
+def format_summary(table: pd.DataFrame) -> str:
+    if table.empty:
+        return "(no results)"
+    shown = table.copy()
+    for c in shown.columns:
+        if c == "failed_jobs":
+            shown[c] = shown[c].fillna(0).astype(int)
+        elif c in ("time_s", "peak_mem_mb"):
+            shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.1f}" if c == "time_s" else f"{v:.0f}")
+        else:
+            shown[c] = shown[c].map(lambda v: "n/a" if pd.isna(v) else f"{v:.3f}")
+    return shown.to_string()
+
+
+def direction_note() -> str:
+    return "higher is better for css, pcc, ari, fmi, completeness; lower is better for mse."
+
+
+__all__ = ["COLUMNS", "to_frame", "write_results", "read_results", "summary_table", "format_summary"]

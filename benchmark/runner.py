@@ -1,0 +1,293 @@
+"""Running one job: in its own process, with a time budget, cached on disk.
+
+A job is (dataset, method, parameters, split, seed). Its cache entry is a folder named by a key
+hashed from everything that can change its output: the data fingerprint, the method's name,
+parameters, source file and wrapped package version, the split's genes, the seed and the
+quick flag. A folder with ``job.json`` is a finished job; ``failure.json`` a recorded failure.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import resource
+import shutil
+import signal
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import JobTimeout
+from .prepare import PreparedData
+from .provenance import stable_hash
+from .splits import GeneSplit
+
+RESULT_FILE = "job.json"
+FAILURE_FILE = "failure.json"
+PREDICTION_FILE = "prediction.npy"
+LOG_FILE = "log.txt"
+
+
+@dataclass
+class Job:
+    dataset: str
+    method: str
+    params: dict[str, Any]
+    split: GeneSplit
+    seed: int
+    quick: bool = False
+
+    def key(self, fingerprint: str, method_fingerprint: str) -> str:
+        return stable_hash(
+            {
+                "data": fingerprint,
+                "method": self.method,
+                "method_code": method_fingerprint,
+                "params": self.params,
+                "train": list(self.split.train_genes),
+                "target": list(self.split.target_genes),
+                "seed": self.seed,
+                "quick": self.quick,
+            },
+            length=20,
+        )
+
+    def describe(self) -> str:
+        return f"{self.dataset}/{self.method}/split {self.split.label}/seed {self.seed}"
+
+
+@dataclass
+class JobOutcome:
+    job: Job
+    status: str  # "ok", "failed" or "timeout"
+    from_cache: bool = False
+    runtime_s: float | None = None
+    peak_memory_mb: float | None = None
+    error: str | None = None
+    prediction: pd.DataFrame | None = None
+    confidence: pd.Series | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def method_fingerprint(method_cls) -> str:
+    """Hash of the method's source file and wrapped package version: editing a method
+    invalidates its cached jobs."""
+    try:
+        src = Path(inspect.getsourcefile(method_cls)).read_bytes()
+    except (TypeError, OSError):
+        src = method_cls.__qualname__.encode()
+    return stable_hash({"src": src.hex(), "version": method_cls.package_version()})
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _peak_mb() -> float:
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(self_kb, child_kb) / 1024.0  # Linux reports KiB
+
+
+def _execute(job: Job, prep: PreparedData, workdir: Path, time_budget: float | None, device: str) -> dict[str, Any]:
+    """Run the method and write its output into ``workdir``; return the job record."""
+    from .methods import get_method
+
+    baseline = _rss_mb()
+    t0 = time.perf_counter()
+    method = get_method(job.method, **job.params)
+    scratch = workdir / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    task = prep.make_task(job.split, seed=job.seed, workdir=scratch, time_budget=time_budget, quick=job.quick,
+                          device=device)
+    if method.info.oracle:
+        raw = method.fit_predict_oracle(task, prep.truth.loc[:, list(job.split.target_genes)])
+    else:
+        raw = method.fit_predict(task)
+    pred = raw.check(task)
+    runtime = time.perf_counter() - t0
+    np.save(workdir / PREDICTION_FILE, pred.expression.to_numpy(dtype=np.float64))
+    shutil.rmtree(scratch, ignore_errors=True)
+    record = {
+        "status": "ok",
+        "job": job.describe(),
+        "dataset": job.dataset,
+        "method": job.method,
+        "params": job.params,
+        "split": job.split.label,
+        "seed": job.seed,
+        "quick": job.quick,
+        "target_genes": list(pred.expression.columns),
+        "n_cells": int(pred.expression.shape[0]),
+        "confidence": None if pred.confidence is None else [float(v) for v in pred.confidence.to_numpy()],
+        "info": json.loads(json.dumps(pred.info, default=str)),
+        "runtime_s": runtime,
+        "peak_memory_mb": _peak_mb(),
+        "baseline_memory_mb": baseline,
+        "method_version": type(method).package_version(),
+    }
+    return record
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def _child_main(job, prep, tmpdir: Path, time_budget, device) -> None:  # runs in the forked process
+    os.setpgrp()  # own process group, so a timeout kills the method's workers too
+    log = os.open(tmpdir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    try:
+        record = _execute(job, prep, tmpdir, time_budget, device)
+        _write_json(tmpdir / RESULT_FILE, record)
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - every failure is recorded
+        _write_json(tmpdir / FAILURE_FILE, _failure_record(job, "failed", exc))
+        code = 1
+    os._exit(code)
+
+
+def _failure_record(job: Job, status: str, exc: BaseException | str, **extra) -> dict[str, Any]:
+    if isinstance(exc, BaseException):
+        message = f"{type(exc).__name__}: {exc}"
+        tb = "".join(traceback.format_exception(exc))
+    else:
+        message, tb = exc, ""
+    return {"status": status, "job": job.describe(), "dataset": job.dataset, "method": job.method,
+            "split": job.split.label, "seed": job.seed, "error": message, "traceback": tb, **extra}
+
+
+def _log_tail(path: Path, n: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def load_cached(jobdir: Path, job: Job, cell_index: pd.Index) -> JobOutcome | None:
+    """A finished (or failed) job from the cache, or ``None``."""
+    res = jobdir / RESULT_FILE
+    if res.is_file():
+        rec = json.loads(res.read_text())
+        values = np.load(jobdir / PREDICTION_FILE)
+        pred = pd.DataFrame(values, index=cell_index, columns=rec["target_genes"])
+        conf = None if rec.get("confidence") is None else pd.Series(rec["confidence"], index=rec["target_genes"])
+        return JobOutcome(job, "ok", True, rec["runtime_s"], rec["peak_memory_mb"], None, pred, conf,
+                          rec.get("info", {}), jobdir.name)
+    fail = jobdir / FAILURE_FILE
+    if fail.is_file():
+        rec = json.loads(fail.read_text())
+        return JobOutcome(job, rec["status"], True, rec.get("runtime_s"), rec.get("peak_memory_mb"), rec["error"],
+                          key=jobdir.name, info={"time_budget": rec.get("time_budget")})
+    return None
+
+
+def warm_imports() -> None:
+    """Import light, commonly used libraries once in the parent, so forked jobs do not each pay
+    for it. Heavy frameworks (torch, jax) are left to the methods: importing them before a fork
+    is not safe for all of them."""
+    import sklearn.decomposition  # noqa: F401
+    import sklearn.neighbors  # noqa: F401
+
+    from . import methods
+
+    methods.all_methods()
+
+
+def run_job(
+    job: Job,
+    prep: PreparedData,
+    jobdir: Path,
+    *,
+    time_budget: float | None = None,
+    isolate: bool = True,
+    device: str = "cpu",
+) -> JobOutcome:
+    """Run ``job`` and store its outcome in ``jobdir`` (which must not hold a finished job).
+
+    With ``isolate`` (the default) the method runs in a forked process: a crash, a memory
+    blow-up or a time-out kills only that process and is recorded as a failure. Without it
+    the method runs in this process, and the time budget is enforced with ``SIGALRM``.
+    """
+    jobdir = Path(jobdir)
+    if jobdir.exists():
+        shutil.rmtree(jobdir)
+    tmpdir = jobdir.with_name(jobdir.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmpdir, ignore_errors=True)
+    tmpdir.mkdir(parents=True)
+    t0 = time.perf_counter()
+    if isolate:
+        import multiprocessing as mp
+
+        proc = mp.get_context("fork").Process(target=_child_main, args=(job, prep, tmpdir, time_budget, device))
+        proc.start()
+        proc.join(timeout=time_budget)
+        if proc.is_alive():
+            _kill_group(proc.pid)
+            proc.join()
+            _write_json(tmpdir / FAILURE_FILE, _failure_record(
+                job, "timeout", f"exceeded the time budget of {time_budget:g} s",
+                runtime_s=time.perf_counter() - t0, time_budget=time_budget))
+        elif not (tmpdir / RESULT_FILE).exists() and not (tmpdir / FAILURE_FILE).exists():
+            code = proc.exitcode
+            why = (f"killed by signal {-code}" + (" (likely out of memory)" if code == -signal.SIGKILL else "")
+                   if code is not None and code < 0 else f"exited with code {code}")
+            tail = _log_tail(tmpdir / LOG_FILE)
+            _write_json(tmpdir / FAILURE_FILE, _failure_record(
+                job, "failed", f"the method's process {why} without a result" + (f"; last output:\n{tail}" if tail else ""),
+                runtime_s=time.perf_counter() - t0))
+    else:
+        _run_inline(job, prep, tmpdir, time_budget, device, t0)
+    os.replace(tmpdir, jobdir)
+    outcome = load_cached(jobdir, job, prep.truth.index)
+    assert outcome is not None
+    outcome.from_cache = False
+    return outcome
+
+
+def _run_inline(job, prep, tmpdir: Path, time_budget, device, t0) -> None:
+    def _alarm(signum, frame):
+        raise JobTimeout(f"exceeded the time budget of {time_budget:g} s")
+
+    old = None
+    if time_budget:
+        old = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, time_budget)
+    try:
+        record = _execute(job, prep, tmpdir, time_budget, device)
+        _write_json(tmpdir / RESULT_FILE, record)
+    except JobTimeout as exc:
+        _write_json(tmpdir / FAILURE_FILE, _failure_record(job, "timeout", str(exc), runtime_s=time.perf_counter() - t0,
+                                                           time_budget=time_budget))
+    except Exception as exc:  # noqa: BLE001
+        _write_json(tmpdir / FAILURE_FILE, _failure_record(job, "failed", exc, runtime_s=time.perf_counter() - t0))
+    finally:
+        if time_budget:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
