@@ -123,11 +123,12 @@ def resolve_methods(cfg: RunConfig) -> list[str]:
     return names
 
 
-def load_and_validate(cfg: RunConfig) -> list[tuple[PairedData, list[str]]]:
+def load_and_validate(cfg: RunConfig, data: list[PairedData] = ()) -> list[tuple[PairedData, list[str]]]:
     """Load every dataset of the run and validate it; raise before anything is written."""
-    loaded = [load_dataset(name, cfg.data_dir) for name in (cfg.datasets if cfg.datasets or cfg.user_data
-                                                              else _defaults())]
+    names = cfg.datasets if cfg.datasets or cfg.user_data or data else _defaults()
+    loaded = [load_dataset(name, cfg.data_dir) for name in names]
     loaded += [_load_user_data(u) for u in cfg.user_data]
+    loaded += list(data)
     names = [d.name for d in loaded]
     if len(set(names)) != len(names):
         raise InputError(f"two datasets of this run have the same name: {names}; give --name")
@@ -147,15 +148,17 @@ def _defaults() -> list[str]:
     return default_datasets()
 
 
-def run_benchmark(cfg: RunConfig, *, progress: bool = True, echo=print) -> RunResult:
+def run_benchmark(cfg: RunConfig, data: list[PairedData] = (), *, progress: bool = True) -> RunResult:
     """Run the benchmark defined by ``cfg`` and write its results folder.
+
+    ``data`` adds in-memory paired data sets (AnnData objects) to those named in ``cfg``.
 
     Input is validated before anything is written, so bad input leaves no files behind.
     Finished jobs are reused from the cache, so an interrupted run resumes where it stopped.
     """
     started = datetime.now(timezone.utc)
     methods = resolve_methods(cfg)
-    pairs = load_and_validate(cfg)
+    pairs = load_and_validate(cfg, data)
     preps = [prepare(data, genes, cfg.preprocessing) for data, genes in pairs]
 
     out = Path(cfg.out)

@@ -228,8 +228,10 @@ def run_job(
     jobdir = Path(jobdir)
     if jobdir.exists():
         shutil.rmtree(jobdir)
+    if jobdir.parent.is_dir():  # debris of an attempt that was killed mid-job
+        for stale in jobdir.parent.glob(jobdir.name + ".tmp*"):
+            shutil.rmtree(stale, ignore_errors=True)
     tmpdir = jobdir.with_name(jobdir.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmpdir, ignore_errors=True)
     tmpdir.mkdir(parents=True)
     t0 = time.perf_counter()
     if isolate:
