@@ -1,0 +1,118 @@
+"""The checks every method must pass, usable from tests and (later) from ``benchmark validate``.
+
+Each check takes a method class and a small paired data set and raises ``AssertionError``
+with a message a method author can act on.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .datasets.base import PairedData
+from .datasets.validation import validate_pair
+from .prepare import PreparedData, prepare
+from .splits import kfold_gene_splits
+from .task import ImputationTask, Prediction
+
+
+def make_task(prep: PreparedData, workdir: Path, seed: int = 0, fold: int = 0, n_folds: int = 3) -> ImputationTask:
+    split = kfold_gene_splits(prep.shared, n_folds, seed)[fold]
+    return prep.make_task(split, seed=seed, workdir=workdir, time_budget=None, quick=True, device="cpu")
+
+
+def prepare_pair(data: PairedData) -> PreparedData:
+    return prepare(data, validate_pair(data, min_shared=3))
+
+
+def _predict(method_cls, task: ImputationTask) -> Prediction:
+    method = method_cls()
+    if method_cls.info.oracle:
+        raise AssertionError("oracle methods are not contract-tested")
+    pred = method.fit_predict(task)
+    assert isinstance(pred, Prediction), f"fit_predict must return a Prediction, got {type(pred).__name__}"
+    return pred
+
+
+def check_output(method_cls, prep: PreparedData, workdir: Path) -> Prediction:
+    """Shape, gene order, cell order and finiteness of the prediction."""
+    task = make_task(prep, workdir)
+    pred = _predict(method_cls, task)
+    expr = pred.expression
+    assert isinstance(expr, pd.DataFrame), "Prediction.expression must be a pandas DataFrame"
+    assert expr.shape == (task.n_cells, len(task.target_genes)), (
+        f"expected {task.n_cells} cells x {len(task.target_genes)} genes, got {expr.shape}")
+    assert list(expr.columns) == task.target_genes, "columns must be task.target_genes, in order and with their case"
+    assert list(expr.index) == list(task.spatial.obs_names), "rows must follow task.spatial.obs_names"
+    assert np.isfinite(expr.to_numpy(dtype=float)).all(), "the prediction contains NaN or infinite values"
+    if method_cls.info.returns_confidence:
+        assert pred.confidence is not None, "info.returns_confidence is set but no confidence was returned"
+        assert len(pred.confidence) == len(task.target_genes), "one confidence value per target gene"
+    return pred
+
+
+def check_no_input_mutation(method_cls, prep: PreparedData, workdir: Path) -> None:
+    """The method must not modify the AnnData objects it is given."""
+    task = make_task(prep, workdir)
+    before = {
+        "spatial_X": np.array(task.spatial.X, copy=True), "spatial_genes": list(task.spatial.var_names),
+        "spatial_cells": list(task.spatial.obs_names), "ref_X": np.array(task.reference.X, copy=True),
+        "ref_genes": list(task.reference.var_names), "targets": list(task.target_genes),
+        "ref_obs": task.reference.obs.copy(),
+    }
+    _predict(method_cls, task)
+    assert list(task.spatial.var_names) == before["spatial_genes"], "spatial gene names were changed (lower-cased?)"
+    assert list(task.reference.var_names) == before["ref_genes"], "reference gene names were changed (lower-cased?)"
+    assert list(task.spatial.obs_names) == before["spatial_cells"], "spatial cell names were changed"
+    assert np.array_equal(np.asarray(task.spatial.X), before["spatial_X"]), "spatial X was modified in place"
+    assert np.array_equal(np.asarray(task.reference.X), before["ref_X"]), "reference X was modified in place"
+    assert task.target_genes == before["targets"], "task.target_genes was modified"
+    assert task.reference.obs.equals(before["ref_obs"]), "reference obs was modified"
+
+
+def check_deterministic(method_cls, prep: PreparedData, workdir: Path) -> None:
+    """Same seed, same data: identical output (for methods that declare ``deterministic``)."""
+    a = _predict(method_cls, make_task(prep, workdir / "a"))
+    b = _predict(method_cls, make_task(prep, workdir / "b"))
+    np.testing.assert_array_equal(a.expression.to_numpy(), b.expression.to_numpy(),
+                                  err_msg="two runs with the same seed gave different predictions")
+
+
+def check_sparse_input(method_cls, prep: PreparedData, workdir: Path) -> None:
+    """Sparse X (as many AnnData files have) must work as well as dense."""
+    import scipy.sparse as sp
+
+    task = make_task(prep, workdir)
+    task.spatial.X = sp.csr_matrix(task.spatial.X)
+    task.spatial.layers["counts"] = sp.csr_matrix(task.spatial.layers["counts"])
+    task.reference.X = sp.csr_matrix(task.reference.X)
+    task.reference.layers["counts"] = sp.csr_matrix(task.reference.layers["counts"])
+    pred = _predict(method_cls, task)
+    assert np.isfinite(pred.expression.to_numpy(dtype=float)).all(), "NaN with sparse input"
+
+
+CHECKS = {
+    "output": check_output,
+    "no_input_mutation": check_no_input_mutation,
+    "deterministic": check_deterministic,
+    "sparse_input": check_sparse_input,
+}
+
+
+def run_checks(method_cls, data: PairedData, workdir: Path) -> dict[str, tuple[bool, str, float]]:
+    """Run every check; return name -> (passed, message, seconds)."""
+    prep = prepare_pair(data)
+    out = {}
+    for name, check in CHECKS.items():
+        if name == "deterministic" and not method_cls.info.deterministic:
+            continue
+        t0 = time.perf_counter()
+        try:
+            check(method_cls, prep, Path(workdir) / name)
+            out[name] = (True, "", time.perf_counter() - t0)
+        except Exception as exc:  # noqa: BLE001 - reported to the method author
+            out[name] = (False, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)
+    return out
