@@ -216,7 +216,7 @@ def run_benchmark(cfg: RunConfig, data: list[PairedData] = (), *, progress: bool
 def _run_plan(plan, cfg: RunConfig, progress: bool) -> list[JobOutcome]:
     from tqdm.auto import tqdm
 
-    warm_imports()
+    warm_imports(sorted({job.method for _, job, _ in plan}))
     outcomes = []
     bar = tqdm(total=len(plan), desc="jobs", unit="job", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     for prep, job, jobdir in plan:

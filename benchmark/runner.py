@@ -8,6 +8,7 @@ quick flag. A folder with ``job.json`` is a finished job; ``failure.json`` a rec
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import os
@@ -84,10 +85,14 @@ def method_fingerprint(method_cls) -> str:
     """Hash of the method's source file and wrapped package version: editing a method
     invalidates its cached jobs."""
     try:
-        src = Path(inspect.getsourcefile(method_cls)).read_bytes()
+        path = Path(inspect.getsourcefile(method_cls))
+        # a method that is a folder (methods/stimpute/) depends on every file in it
+        files = sorted(path.parent.glob("*.py")) if path.parent.name != "methods" else [path]
+        src = b"".join(f.name.encode() + f.read_bytes() for f in files)
     except (TypeError, OSError):
         src = method_cls.__qualname__.encode()
-    return stable_hash({"src": src.hex(), "version": method_cls.package_version()})
+    return stable_hash({"src": hashlib.sha256(src).hexdigest(), "name": method_cls.info.name,
+                        "version": method_cls.package_version()})
 
 
 def _rss_mb() -> float:
@@ -198,16 +203,23 @@ def load_cached(jobdir: Path, job: Job, cell_index: pd.Index) -> JobOutcome | No
     return None
 
 
-def warm_imports() -> None:
-    """Import light, commonly used libraries once in the parent, so forked jobs do not each pay
-    for it. Heavy frameworks (torch, jax) are left to the methods: importing them before a fork
-    is not safe for all of them."""
+def warm_imports(method_names: list[str] = ()) -> None:
+    """Import commonly used libraries once in the parent, so forked jobs do not each pay for it:
+    scikit-learn, and what each method declares safe to preload (``MethodInfo.preload``)."""
+    import importlib
+
     import sklearn.decomposition  # noqa: F401
     import sklearn.neighbors  # noqa: F401
 
     from . import methods
 
-    methods.all_methods()
+    registry = methods.all_methods()
+    for name in method_names:
+        for mod in registry[name].info.preload:
+            try:
+                importlib.import_module(mod)
+            except ImportError:
+                pass  # the job itself will report the missing dependency
 
 
 def run_job(

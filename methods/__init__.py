@@ -72,8 +72,9 @@ def get_method(name: str, **params) -> Method:
 
 
 def default_methods() -> list[str]:
-    """Methods run when the user names none: every available, non-oracle method."""
-    return [n for n, c in all_methods(include_oracles=False).items() if c.availability()[0]]
+    """Methods run when the user names none: every available method that is not an oracle or a variant."""
+    return [n for n, c in all_methods(include_oracles=False).items()
+            if c.info.variant_of is None and c.availability()[0]]
 
 
 __all__ = [

@@ -60,6 +60,11 @@ class MethodInfo:
         Whether the same seed gives identical output (used by contract tests).
     quick_note
         What ``--quick`` changes for this method (fewer epochs, ...).
+    variant_of
+        For an ablation or variant, the method it derives from; variants are not run by default.
+    preload
+        Modules the harness may import once, before it forks a process per job, to spare each
+        job the import time. Only modules that are safe to import before ``fork`` (not jax).
     """
 
     name: str
@@ -75,6 +80,8 @@ class MethodInfo:
     oracle: bool = False
     deterministic: bool = True
     quick_note: str = ""
+    variant_of: str | None = None
+    preload: tuple[str, ...] = ()
 
 
 class Method:

@@ -1,0 +1,192 @@
+"""stImpute's training procedures: autoencoder, neighbours, GNN, EM refinement, reliability.
+
+Everything works on float32 tensors and processes spatial cells in batches, so memory grows
+linearly with the number of cells; there are no per-cell Python loops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .module import AutoEncoder, BatchedGeneGraph, GeneGNN, ReliabilityMLP
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    return torch.Generator().manual_seed(seed)
+
+
+def _batches(n: int, size: int | None, generator: torch.Generator | None = None):
+    """Index batches over ``n`` items; shuffled when a generator is given; one batch if ``size`` is None."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    size = n if size is None else max(1, size)
+    for start in range(0, n, size):
+        yield order[start:start + size]
+
+
+# -- autoencoder -------------------------------------------------------------------------
+
+def train_autoencoder(ae: AutoEncoder, opt: torch.optim.Optimizer, x: torch.Tensor, epochs: int, batch_size: int,
+                      gen: torch.Generator) -> list[float]:
+    """Minimise the reconstruction MSE of the spatial training genes (Eq. 3)."""
+    ae.train()
+    losses = []
+    for _ in range(epochs):
+        total = 0.0
+        for idx in _batches(x.shape[0], batch_size, gen):
+            xb = x[idx.to(x.device)]
+            _, rec = ae(xb)
+            loss = F.mse_loss(rec, xb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        losses.append(total / x.shape[0])
+    return losses
+
+
+def refine_autoencoder(ae: AutoEncoder, opt: torch.optim.Optimizer, x: torch.Tensor, gnn_pred: torch.Tensor,
+                       steps: int) -> list[float]:
+    """Eq. 11: with the GNN fixed, fit the average of reconstruction and GNN output to the data."""
+    ae.train()
+    losses = []
+    for _ in range(steps):
+        _, rec = ae(x)
+        loss = F.mse_loss((rec + gnn_pred) / 2.0, x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    return losses
+
+
+@torch.no_grad()
+def encode(ae: AutoEncoder, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    ae.eval()
+    return torch.cat([ae.encode(x[idx.to(x.device)]) for idx in _batches(x.shape[0], batch_size)])
+
+
+@torch.no_grad()
+def knn_cosine(query: torch.Tensor, ref: torch.Tensor, k: int, batch_size: int) -> torch.Tensor:
+    """Indices of the ``k`` reference rows nearest to each query row by cosine distance.
+
+    Works in batches of queries (query batch x reference similarities), never cells x cells.
+    Ties are broken by the lower reference index, so the result is deterministic.
+    """
+    k = min(k, ref.shape[0])
+    refn = F.normalize(ref, dim=1)
+    out = []
+    for idx in _batches(query.shape[0], batch_size):
+        sims = F.normalize(query[idx.to(query.device)], dim=1) @ refn.T
+        out.append(torch.topk(sims, k, dim=1, sorted=True).indices)
+    return torch.cat(out)
+
+
+# -- GNN ---------------------------------------------------------------------------------
+
+def neighbour_features(ref_expr: torch.Tensor, nbr: torch.Tensor) -> torch.Tensor:
+    """cells x genes x k: the expression of each gene in each cell's k neighbours."""
+    return ref_expr[nbr].permute(0, 2, 1).contiguous()
+
+
+def similarity_loss(pred: torch.Tensor, obs: torch.Tensor, centering: str = "global") -> torch.Tensor:
+    """Eq. 10: 1 - cosine of centred prediction and observation, averaged over cells and genes."""
+    if centering == "global":
+        pc, oc = pred - pred.mean(), obs - obs.mean()
+        pr, orow = pc, oc
+    else:
+        pr, orow = pred - pred.mean(dim=1, keepdim=True), obs - obs.mean(dim=1, keepdim=True)
+        pc, oc = pred - pred.mean(dim=0, keepdim=True), obs - obs.mean(dim=0, keepdim=True)
+    cell = 1.0 - F.cosine_similarity(pr, orow, dim=1, eps=1e-8).mean()
+    gene = 1.0 - F.cosine_similarity(pc, oc, dim=0, eps=1e-8).mean()
+    return cell + gene
+
+
+def train_gnn(gnn: GeneGNN, opt: torch.optim.Optimizer, ref_train: torch.Tensor, nbr: torch.Tensor,
+              y: torch.Tensor, graph: BatchedGeneGraph, *, epochs: int, batch_size: int | None,
+              sim_weight: float, rec_weight: float, centering: str, gen: torch.Generator) -> list[float]:
+    """Fit the GNN to the spatial training genes from the cells' neighbours (Eq. 10)."""
+    gnn.train()
+    losses = []
+    for _ in range(epochs):
+        total = 0.0
+        for idx in _batches(y.shape[0], batch_size, gen if batch_size is not None else None):
+            idx = idx.to(y.device)
+            pred = gnn(neighbour_features(ref_train, nbr[idx]), graph)
+            obs = y[idx]
+            loss = torch.zeros((), device=y.device)
+            if rec_weight:
+                loss = loss + rec_weight * F.mse_loss(pred, obs)
+            if sim_weight:
+                loss = loss + sim_weight * similarity_loss(pred, obs, centering)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        losses.append(total / y.shape[0])
+    return losses
+
+
+@torch.no_grad()
+def predict_gnn(gnn: GeneGNN, ref_expr: torch.Tensor, nbr: torch.Tensor, graph: BatchedGeneGraph,
+                batch_size: int) -> torch.Tensor:
+    gnn.eval()
+    return torch.cat([gnn(neighbour_features(ref_expr, nbr[idx.to(nbr.device)]), graph)
+                      for idx in _batches(nbr.shape[0], batch_size)])
+
+
+@torch.no_grad()
+def neighbour_mean(ref_expr: torch.Tensor, nbr: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Eq. 12's second term: the plain mean of the k neighbours' expression."""
+    return torch.cat([ref_expr[nbr[idx.to(nbr.device)]].mean(dim=1) for idx in _batches(nbr.shape[0], batch_size)])
+
+
+# -- reliability -------------------------------------------------------------------------
+
+def gene_css(pred: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity per gene (column) between prediction and observation."""
+    return F.cosine_similarity(pred, obs, dim=0, eps=1e-12)
+
+
+def reliability_scores(train_pred: torch.Tensor, train_obs: torch.Tensor, target_pred: torch.Tensor, *,
+                       hidden: tuple[int, ...], epochs: int, folds: int, max_cells: int, lr: float,
+                       gen: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Eq. 13: an MLP from a gene's predicted values over cells to its CSS, trained on training genes.
+
+    An ensemble of ``folds`` MLPs, each trained on the other folds' training genes, scores the
+    target genes (mean of the ensemble) and, out of fold, the training genes themselves.
+
+    Returns
+    -------
+    target_scores, training_scores_out_of_fold
+    """
+    n_cells, n_train = train_pred.shape
+    cells = torch.arange(n_cells)
+    if n_cells > max_cells:  # the MLP's input is a fixed, seeded subset of cells
+        cells = torch.sort(torch.randperm(n_cells, generator=gen)[:max_cells]).values
+    cells = cells.to(train_pred.device)
+    x_train = train_pred[cells].T.contiguous()
+    x_target = target_pred[cells].T.contiguous()
+    y = gene_css(train_pred, train_obs)
+    folds = max(2, min(folds, n_train))
+    assign = torch.randperm(n_train, generator=gen) % folds
+    target_scores = torch.zeros(x_target.shape[0], device=x_target.device)
+    oof = torch.zeros(n_train, device=x_train.device)
+    for f in range(folds):
+        fit, held = (assign != f).to(x_train.device), (assign == f).to(x_train.device)
+        mlp = ReliabilityMLP(x_train.shape[1], hidden).to(x_train.device)
+        opt = torch.optim.Adam(mlp.parameters(), lr=lr)
+        mlp.train()
+        for _ in range(epochs):
+            loss = F.mse_loss(mlp(x_train[fit]), y[fit])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        mlp.eval()
+        with torch.no_grad():
+            target_scores += mlp(x_target) / folds
+            oof[held] = mlp(x_train[held])
+    return target_scores.cpu().numpy().astype(np.float64), oof.cpu().numpy().astype(np.float64)
