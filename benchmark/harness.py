@@ -24,7 +24,7 @@ from .prepare import PreparedData, prepare
 from .provenance import git_commit, machine, package_versions
 from .results import format_summary, summary_table, to_frame, write_results
 from .runner import Job, JobOutcome, load_cached, method_fingerprint, run_job, warm_imports
-from .scoring import score_clusters, score_expression
+from .scoring import score_clusters, score_expression, score_reliability
 from .splits import GeneSplit, holdout_gene_splits, kfold_gene_splits
 
 
@@ -272,6 +272,10 @@ def _score(cfg: RunConfig, preps: list[PreparedData], outcomes: list[JobOutcome]
             assembled = pd.concat([o.prediction for o in outs], axis=1)[prep.shared]
             for r in score_expression(prep.truth, assembled, per_item=True):
                 rows.append({**base, "fold": "all", **r})
+            if all(o.confidence is not None for o in outs):
+                confidence = pd.concat([o.confidence for o in outs])
+                for r in score_reliability(prep.truth, assembled, confidence):
+                    rows.append({**base, "fold": "all", **r})
             labels = prep.labels()
             if cfg.cluster and labels is not None:
                 for r in score_clusters(assembled, labels, cfg.cluster_params, seed):

@@ -22,7 +22,7 @@ COLUMNS = [
 
 SUMMARY_METRICS = [
     ("cell", "css"), ("cell", "mse"), ("cell", "pcc"),
-    ("gene", "css"), ("gene", "mse"), ("gene", "pcc"),
+    ("gene", "css"), ("gene", "mse"), ("gene", "pcc"), ("gene", "css_top50_reliable"),
     ("cluster", "ari"), ("cluster", "fmi"), ("cluster", "completeness"),
 ]
 

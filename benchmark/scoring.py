@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .metrics import CLUSTER_METRICS, EXPRESSION_METRICS, ClusterParams, cluster_scores
+from .metrics import CLUSTER_METRICS, EXPRESSION_METRICS, ClusterParams, cluster_scores, cosine_similarity, top_fraction
 
 
 def _aggregate_rows(metric: str, scope: str, values: np.ndarray) -> list[dict[str, Any]]:
@@ -53,3 +53,12 @@ def score_clusters(pred: pd.DataFrame, labels: pd.Series, params: ClusterParams,
             for m in CLUSTER_METRICS]
     rows.append({"metric": "n_clusters", "scope": "cluster", "item": "", "stat": "value", "value": scores["n_clusters"]})
     return rows
+
+
+def score_reliability(truth: pd.DataFrame, pred: pd.DataFrame, confidence: pd.Series,
+                      fraction: float = 0.5) -> list[dict[str, Any]]:
+    """Gene-level CSS of the ``fraction`` most confident genes (mean and median)."""
+    css = pd.Series(cosine_similarity(truth.to_numpy(), pred.loc[truth.index, truth.columns].to_numpy(), 0),
+                    index=truth.columns)
+    top = top_fraction(css.dropna(), confidence, fraction).to_numpy()
+    return _aggregate_rows(f"css_top{round(fraction * 100)}_reliable", "gene", top)

@@ -7,6 +7,7 @@ from benchmark.errors import UnknownNameError
 from .base import SCOPES, Metric
 from .clustering import CLUSTER_METRICS, ClusterParams, cluster_scores, leiden_clusters
 from .expression import EXPRESSION_METRICS, cosine_similarity, mean_squared_error, pearson_correlation
+from .reliability import RELIABILITY_METRICS, top_fraction
 
 RUN_METRICS = [
     Metric("runtime_s", "run", False, (0.0, None), 0.0, "Wall-clock seconds of the job (fit and predict)."),
@@ -14,7 +15,7 @@ RUN_METRICS = [
            "Peak resident memory of the job's process (MiB), including the harness's share."),
 ]
 
-_REGISTRY: dict[str, Metric] = {m.key: m for m in EXPRESSION_METRICS + CLUSTER_METRICS + RUN_METRICS}
+_REGISTRY: dict[str, Metric] = {m.key: m for m in EXPRESSION_METRICS + RELIABILITY_METRICS + CLUSTER_METRICS + RUN_METRICS}
 
 
 def all_metrics() -> dict[str, Metric]:
@@ -49,4 +50,6 @@ __all__ = [
     "pearson_correlation",
     "EXPRESSION_METRICS",
     "CLUSTER_METRICS",
+    "RELIABILITY_METRICS",
+    "top_fraction",
 ]

@@ -12,6 +12,15 @@ from benchmark.datasets.synthetic import make_synthetic_pair
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# Test problems are tiny: one torch thread is faster than two, and far faster when the two
+# cores are busy with anything else (idle OpenMP threads spin and starve each other).
+try:
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:
+    pass
+
 
 @pytest.fixture
 def tiny_pair():

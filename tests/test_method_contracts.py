@@ -12,7 +12,8 @@ from benchmark import contract
 from benchmark.datasets.synthetic import make_synthetic_pair
 from benchmark.methods import all_methods
 
-METHODS = [name for name, cls in all_methods(include_oracles=False).items()]
+# variants (ablations) share their parent's code and are exercised by their own tests
+METHODS = [name for name, cls in all_methods(include_oracles=False).items() if cls.info.variant_of is None]
 
 
 @pytest.fixture(scope="module")

@@ -59,7 +59,7 @@ def refine_autoencoder(ae: AutoEncoder, opt: torch.optim.Optimizer, x: torch.Ten
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return losses
 
 
@@ -189,4 +189,6 @@ def reliability_scores(train_pred: torch.Tensor, train_obs: torch.Tensor, target
         with torch.no_grad():
             target_scores += mlp(x_target) / folds
             oof[held] = mlp(x_train[held])
-    return target_scores.cpu().numpy().astype(np.float64), oof.cpu().numpy().astype(np.float64)
+    # a CSS lies in [-1, 1]; so does its prediction
+    return (target_scores.clamp(-1, 1).cpu().numpy().astype(np.float64),
+            oof.clamp(-1, 1).cpu().numpy().astype(np.float64))
