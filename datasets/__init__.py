@@ -16,7 +16,7 @@ from .base import DatasetSpec, PairedData
 
 _REGISTRY: dict[str, DatasetSpec] = {}
 _DISCOVERED = False
-_NOT_DATASET_MODULES = {"base", "io", "validation", "preprocessing"}
+_NOT_DATASET_MODULES = {"base", "io", "validation", "preprocessing", "embeddings"}
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
