@@ -143,7 +143,7 @@ class StImpute(Method):
                     centering=p.sim_centering, gen=gen))
                 if r < p.rounds - 1:  # Eq. 11, then new neighbours in the next round
                     fixed = predict_gnn(gnn, ref_train, nbr, graph_train, p.predict_batch_size)
-                    refine_autoencoder(ae, ae_opt, x_sp, fixed, p.ae_refine_epochs)
+                    refine_autoencoder(ae, ae_opt, x_sp, fixed, p.ae_refine_epochs, p.gnn_batch_size, gen)
         timings["gnn_s"] = time.perf_counter() - t0 - sum(timings.values())
 
         # Eq. 12 for every gene (training genes too: the reliability model learns from them).

@@ -37,7 +37,8 @@ class StImputeParams:
         weight decay 0.01 from the authors' code). ``gnn_batch_size`` cells per step; ``None``
         trains on all cells at once (full batch, as the paper and code do for small data).
     ae_refine_epochs
-        Full-batch autoencoder steps on Eq. 11 between rounds (authors' code: 10).
+        Autoencoder epochs on Eq. 11 between rounds (authors' code: 10 full-batch steps); with
+        ``gnn_batch_size`` set, each epoch is a pass over mini-batches of that size.
     rounds
         Iterative (EM-style) rounds (paper: 2).
     alpha

@@ -49,17 +49,25 @@ def train_autoencoder(ae: AutoEncoder, opt: torch.optim.Optimizer, x: torch.Tens
 
 
 def refine_autoencoder(ae: AutoEncoder, opt: torch.optim.Optimizer, x: torch.Tensor, gnn_pred: torch.Tensor,
-                       steps: int) -> list[float]:
-    """Eq. 11: with the GNN fixed, fit the average of reconstruction and GNN output to the data."""
+                       epochs: int, batch_size: int | None, gen: torch.Generator) -> list[float]:
+    """Eq. 11: with the GNN fixed, fit the average of reconstruction and GNN output to the data.
+
+    ``batch_size=None`` takes full-batch steps (the authors' code: 10 of them); otherwise each
+    epoch is a pass over shuffled mini-batches (bounded memory for large data).
+    """
     ae.train()
     losses = []
-    for _ in range(steps):
-        _, rec = ae(x)
-        loss = F.mse_loss((rec + gnn_pred) / 2.0, x)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    for _ in range(epochs):
+        total = 0.0
+        for idx in _batches(x.shape[0], batch_size, gen if batch_size is not None else None):
+            idx = idx.to(x.device)
+            _, rec = ae(x[idx])
+            loss = F.mse_loss((rec + gnn_pred[idx]) / 2.0, x[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        losses.append(total / x.shape[0])
     return losses
 
 
