@@ -26,6 +26,15 @@ class GeneSplit:
         return str(self.index) if self.protocol == "kfold" else f"h{self.index}"
 
 
+def _split(protocol: str, index: int, genes: list[str], held: set[int]) -> GeneSplit:
+    return GeneSplit(
+        protocol,
+        index,
+        tuple(genes[j] for j in range(len(genes)) if j not in held),
+        tuple(genes[j] for j in sorted(held)),
+    )
+
+
 def kfold_gene_splits(genes: list[str], n_folds: int = 5, seed: int = 0) -> list[GeneSplit]:
     """Shuffle ``genes`` with ``seed`` and cut them into ``n_folds`` folds of near-equal size.
 
@@ -39,18 +48,7 @@ def kfold_gene_splits(genes: list[str], n_folds: int = 5, seed: int = 0) -> list
         )
     genes = list(genes)
     order = np.random.default_rng(seed).permutation(len(genes))
-    splits = []
-    for i, fold in enumerate(np.array_split(order, n_folds)):
-        held = set(fold.tolist())
-        splits.append(
-            GeneSplit(
-                "kfold",
-                i,
-                tuple(genes[j] for j in range(len(genes)) if j not in held),
-                tuple(genes[j] for j in sorted(held)),
-            )
-        )
-    return splits
+    return [_split("kfold", i, genes, set(fold.tolist())) for i, fold in enumerate(np.array_split(order, n_folds))]
 
 
 def holdout_gene_splits(genes: list[str], fraction: float = 0.5, repeats: int = 3, seed: int = 0) -> list[GeneSplit]:
@@ -66,15 +64,4 @@ def holdout_gene_splits(genes: list[str], fraction: float = 0.5, repeats: int = 
         )
     genes = list(genes)
     rng = np.random.default_rng(seed)
-    splits = []
-    for r in range(repeats):
-        held = set(rng.permutation(len(genes))[:n_hold].tolist())
-        splits.append(
-            GeneSplit(
-                "holdout",
-                r,
-                tuple(genes[j] for j in range(len(genes)) if j not in held),
-                tuple(genes[j] for j in sorted(held)),
-            )
-        )
-    return splits
+    return [_split("holdout", r, genes, set(rng.permutation(len(genes))[:n_hold].tolist())) for r in range(repeats)]

@@ -8,6 +8,16 @@ from torch import nn
 from torch_geometric.nn import DenseSAGEConv, SAGEConv
 
 
+def mlp(n_in: int, hidden: tuple[int, ...], n_out: int = 1) -> nn.Sequential:
+    """Linear layers with ReLU between them: ``n_in -> hidden... -> n_out``."""
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(n_in, h), nn.ReLU()]
+        n_in = h
+    layers.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*layers)
+
+
 class AutoEncoder(nn.Module):
     """One-layer encoder and mirrored decoder with ReLU (paper Eq. 1-3)."""
 
@@ -79,13 +89,7 @@ class GeneGNN(nn.Module):
             self.convs = nn.ModuleList(SAGEConv(a, b, aggr="sum") for a, b in zip(dims[:-1], dims[1:]))
         else:
             self.convs = nn.ModuleList(DenseSAGEConv(a, b) for a, b in zip(dims[:-1], dims[1:]))
-        head: list[nn.Module] = []
-        prev = hidden
-        for h in mlp_hidden:
-            head += [nn.Linear(prev, h), nn.ReLU()]
-            prev = h
-        head.append(nn.Linear(prev, 1))
-        self.head = nn.Sequential(*head)
+        self.head = mlp(hidden, mlp_hidden)
         self.output_activation = output_activation
 
     def forward(self, feats: torch.Tensor, graph: "torch.Tensor | BatchedGeneGraph") -> torch.Tensor:
@@ -110,13 +114,7 @@ class ReliabilityMLP(nn.Module):
 
     def __init__(self, n_inputs: int, hidden: tuple[int, ...] = (512, 256)):
         super().__init__()
-        layers: list[nn.Module] = []
-        prev = n_inputs
-        for h in hidden:
-            layers += [nn.Linear(prev, h), nn.ReLU()]
-            prev = h
-        layers.append(nn.Linear(prev, 1))
-        self.net = nn.Sequential(*layers)
+        self.net = mlp(n_inputs, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(-1)
