@@ -57,6 +57,7 @@ def test_controls_are_registered():
     from benchmark.methods import default_methods
 
     assert "truth" not in default_methods()
+    assert not [m for m in default_methods() if methods[m].info.variant_of]  # ablations only when named
 
 
 def test_a_method_with_a_missing_dependency_is_listed_unavailable():
