@@ -31,7 +31,7 @@ class StImputeParams:
         GraphSAGE width and depth (paper: 50 and 2).
     mlp_hidden
         Hidden sizes of the MLP head after the GNN (paper: unspecified; authors' code 512, 256;
-        default 64, 32, measured to be as accurate on osmFISH at a fraction of the cost, see docs).
+        default 64, 32, about 30 times cheaper per step; see docs/stimpute.md).
     gnn_epochs, gnn_lr, gnn_weight_decay, gnn_batch_size
         GNN training per round (paper: 10 epochs for small data, 32 otherwise, Adam lr 0.01;
         weight decay 0.01 from the authors' code). ``gnn_batch_size`` cells per step; ``None``
