@@ -22,7 +22,7 @@ from .methods import default_methods, get_method_class
 from .metrics import ClusterParams
 from .prepare import PreparedData, prepare
 from .provenance import git_commit, machine, package_versions
-from .results import format_summary, summary_table, to_frame, write_results
+from .results import summary_table, to_frame, write_results
 from .runner import Job, JobOutcome, load_cached, method_fingerprint, run_job, warm_imports
 from .scoring import score_clusters, score_expression, score_reliability
 from .splits import GeneSplit, holdout_gene_splits, kfold_gene_splits

@@ -66,6 +66,13 @@ class ImputationTask:
     def n_cells(self) -> int:
         return self.spatial.n_obs
 
+    @property
+    def genes(self) -> list[str]:
+        """Training genes, then the target genes that are not among them (each gene once)."""
+        train = self.training_genes
+        seen = set(train)
+        return train + [g for g in self.target_genes if g not in seen]
+
 
 @dataclass
 class Prediction:

@@ -17,7 +17,6 @@ What it models, and why:
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import anndata as ad
 import numpy as np

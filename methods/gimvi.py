@@ -14,7 +14,6 @@ from benchmark.task import COUNTS_LAYER, ImputationTask, Prediction
 
 from . import register
 from .base import Method, MethodInfo
-from ._util import dense
 
 
 @contextlib.contextmanager
@@ -110,8 +109,7 @@ class GimviMethod(Method):
 
         train = list(task.training_genes)
         targets = list(task.target_genes)
-        train_set = set(train)
-        genes = train + [g for g in targets if g not in train_set]
+        genes = task.genes
 
         sp_counts = sp.csr_matrix(task.spatial.layers[COUNTS_LAYER], dtype=np.float32)
         ref_counts = sp.csr_matrix(task.reference[:, genes].layers[COUNTS_LAYER], dtype=np.float32)

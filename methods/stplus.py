@@ -150,7 +150,7 @@ class StPlusMethod(Method):
                              "this reference has none")
         top_k = max(1, min(int(self.params.top_k), n_other))
 
-        genes = train + [g for g in targets if g not in set(train)] + list(dict.fromkeys(others))
+        genes = task.genes + list(dict.fromkeys(others))
         token = {g: f"g{i}" for i, g in enumerate(genes)}
         ref_idx = [ref_genes.index(g) for g in genes]
         scrna_df = pd.DataFrame(

@@ -95,7 +95,7 @@ class TangramMethod(Method):
 
         train = list(task.training_genes)
         targets = list(task.target_genes)
-        genes = train + [g for g in targets if g not in set(train)]
+        genes = task.genes
         token = {g: f"g{i}" for i, g in enumerate(genes)}
 
         ref_x = task.reference[:, genes].X

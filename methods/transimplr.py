@@ -90,8 +90,7 @@ class TransImpLRMethod(Method):
 
         train = list(task.training_genes)
         targets = list(task.target_genes)
-        train_set = set(train)
-        genes = train + [g for g in targets if g not in train_set]
+        genes = task.genes
         # neutral column tokens: no case or duplicate issue can touch the task's gene names
         token = {g: f"g{i}" for i, g in enumerate(genes)}
         df_ref = pd.DataFrame(

@@ -90,7 +90,7 @@ class StImpute(Method):
         absent = [g for g in train + targets if g not in ref_genes]
         if absent:
             raise InputError(f"stImpute: genes absent from the reference: {absent[:5]}")
-        genes = train + [g for g in targets if g not in set(train)]
+        genes = task.genes
         n_train = len(train)
 
         device = _device(task.device)
