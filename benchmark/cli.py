@@ -21,7 +21,8 @@ agreement with known cell types.
 
 RUN_EPILOG = """\
 examples:
-  python -m benchmark run                                   # built-in data, all available methods
+  python -m benchmark run                                   # built-in data, controls and stImpute
+  python -m benchmark run --methods all --quick             # every installed method, shortened training
   python -m benchmark run --datasets osmfish --methods mean knn --seeds 0 1 2
   python -m benchmark run --spatial sp.h5ad --reference ref.h5ad --label-key cell_type
   python -m benchmark run --protocol holdout --holdout-fraction 0.8 --repeats 5
@@ -59,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--datasets", nargs="+", metavar="NAME", default=[],
                    help="registered datasets (default: the built-in 'synthetic'); see `ls datasets`")
     g.add_argument("--methods", nargs="+", metavar="NAME", default=[],
-                   help="registered methods (default: every available one); see `ls methods`")
+                   help="registered methods, or 'all' for every available one (default: the controls and "
+                   "stImpute, the methods implemented here); see `ls methods`")
     g.add_argument("--method-param", action="append", type=_method_param, default=[], metavar="METHOD.PARAM=VALUE",
                    help="override a method parameter, e.g. knn.k=10 (repeatable)")
     g.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="SEED", help="seeds (default: 0)")

@@ -18,7 +18,7 @@ from .datasets import PairedData, load_dataset
 from .datasets.io import read_anndata, read_embeddings
 from .datasets.validation import harmonize_gene_case, validate_pair
 from .errors import InputError, MethodUnavailableError
-from .methods import default_methods, get_method_class
+from .methods import available_methods, default_methods, get_method_class
 from .metrics import ClusterParams
 from .prepare import PreparedData, prepare
 from .provenance import git_commit, machine, package_versions
@@ -111,6 +111,8 @@ def make_splits(cfg: RunConfig, genes: list[str], seed: int) -> list[GeneSplit]:
 
 def resolve_methods(cfg: RunConfig) -> list[str]:
     names = cfg.methods or default_methods()
+    if "all" in names:
+        names = [n for n in names if n != "all"] + [n for n in available_methods() if n not in names]
     for name in names:
         cls = get_method_class(name)  # raises with the list of valid names
         ok, reason = cls.availability()

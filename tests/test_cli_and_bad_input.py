@@ -203,3 +203,11 @@ def test_user_anndata_in_memory_api(files, tmp_path):
                         [PairedData("mine", sp, ref, label_key="cell_type")], progress=False)
     assert ("mine", "knn") in res.summary.index
     assert isinstance(sp, ad.AnnData) and "counts" not in sp.layers  # the caller's objects are untouched
+
+
+def test_methods_all_expands_to_every_available_method():
+    from benchmark.harness import RunConfig, resolve_methods
+    from benchmark.methods import available_methods
+
+    assert set(resolve_methods(RunConfig(methods=["all"]))) == set(available_methods())
+    assert resolve_methods(RunConfig(methods=["knn", "all"]))[0] == "knn"

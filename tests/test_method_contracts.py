@@ -58,6 +58,12 @@ def test_controls_are_registered():
 
     assert "truth" not in default_methods()
     assert not [m for m in default_methods() if methods[m].info.variant_of]  # ablations only when named
+    # the default run is the methods implemented here; wrapped packages run when named or with 'all'
+    assert {"mean", "knn"} <= set(default_methods())
+    assert all(methods[m].info.package is None for m in default_methods())
+    from benchmark.methods import available_methods
+
+    assert set(default_methods()) <= set(available_methods())
 
 
 def test_a_method_with_a_missing_dependency_is_listed_unavailable():
