@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +13,7 @@ from benchmark.task import COUNTS_LAYER, ImputationTask, Prediction
 
 from . import register
 from .base import Method, MethodInfo
+from ._util import keep_global_rng
 
 
 @contextlib.contextmanager
@@ -23,18 +23,16 @@ def _scvi_settings(seed: int, workdir):
     the previous scvi settings afterwards."""
     import scvi
 
-    np_state, py_state = np.random.get_state(), random.getstate()
     old_dir, old_workers = scvi.settings.logging_dir, scvi.settings.dl_num_workers
     scvi.settings.logging_dir = str(workdir)
     scvi.settings.dl_num_workers = 0
-    scvi.settings.seed = seed
     try:
-        yield
+        with keep_global_rng():
+            scvi.settings.seed = seed
+            yield
     finally:
         scvi.settings.logging_dir = old_dir
         scvi.settings.dl_num_workers = old_workers
-        np.random.set_state(np_state)
-        random.setstate(py_state)
 
 
 def _counts_adata(counts, obs_names, var_names):

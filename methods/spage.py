@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,10 +11,9 @@ from benchmark.task import ImputationTask, Prediction
 
 from . import register
 from .base import Method, MethodInfo
-from ._util import dense
+from ._util import dense, keep_global_rng
 
 
-@contextlib.contextmanager
 def _seeded_global_numpy(seed: int):
     """Seed NumPy's global generator for the block and restore its state afterwards.
 
@@ -23,12 +21,7 @@ def _seeded_global_numpy(seed: int):
     ``random_state``; the solver sklearn picks is exact for the panel sizes seen here, but for
     wide data it may pick the randomized one, which draws from the global generator.
     """
-    state = np.random.get_state()
-    np.random.seed(seed % 2**32)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
+    return keep_global_rng(seed)
 
 
 def tissue_default_n_pv(n_genes: int, n_cells: int) -> int:

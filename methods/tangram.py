@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,25 +12,16 @@ from benchmark.task import ImputationTask, Prediction
 
 from . import register
 from .base import Method, MethodInfo
-from ._util import dense
+from ._util import dense, keep_global_rng
 
 
-@contextlib.contextmanager
 def _seeded(seed: int):
     """Seed NumPy's global generator and torch for the block; restore NumPy's state afterwards.
 
     Tangram seeds only ``if random_state:``, so seed 0 (the suite's default) would not be applied
     at all; the mapping matrix is initialised from NumPy's global generator.
     """
-    import torch
-
-    state = np.random.get_state()
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
+    return keep_global_rng(seed, seed_torch=True)
 
 
 def _torch_device(requested: str) -> str:

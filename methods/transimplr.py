@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,18 +11,12 @@ from benchmark.task import ImputationTask, Prediction
 
 from . import register
 from .base import Method, MethodInfo
-from ._util import dense
+from ._util import dense, keep_global_rng
 
 
-@contextlib.contextmanager
 def _keep_global_rng():
     """transpa seeds python's and NumPy's global generators; restore them afterwards."""
-    np_state, py_state = np.random.get_state(), random.getstate()
-    try:
-        yield
-    finally:
-        np.random.set_state(np_state)
-        random.setstate(py_state)
+    return keep_global_rng()
 
 
 @register
