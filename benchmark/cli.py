@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="run the benchmark and write a results folder", description="Run the benchmark.",
         epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    run.set_defaults(func=cmd_run)
     g = run.add_argument_group("what to run")
     g.add_argument("--datasets", nargs="+", metavar="NAME", default=[],
                    help="registered datasets (default: the built-in 'synthetic'); see `ls datasets`")
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         "word of each header. Needs fair-esm and the model weights (a pretrained name is fetched once "
         "into the torch hub cache; or give a local .pt file).",
     )
+    emb.set_defaults(func=cmd_embed)
     emb.add_argument("fasta", type=Path, help="protein sequences, one record per gene")
     emb.add_argument("--out", type=Path, required=True, help="output .parquet file")
     emb.add_argument("--model", default="esm2_t36_3B_UR50D",
@@ -118,8 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("ls", help="list registered methods, datasets or metrics",
                         description="List what is registered and whether it is available.")
+    ls.set_defaults(func=cmd_ls)
     ls.add_argument("what", choices=["methods", "datasets", "metrics"])
     ls.add_argument("--data-dir", type=Path, help="data directory to check dataset files in")
+    # New subcommands: add a parser here with ``set_defaults(func=cmd_...)`` and its ``cmd_...`` below.
     return parser
 
 
@@ -232,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
-        return {"run": cmd_run, "ls": cmd_ls, "embed-genes": cmd_embed}[args.command](args)
+        return args.func(args)
     except BenchmarkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

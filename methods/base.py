@@ -65,6 +65,10 @@ class MethodInfo:
     preload
         Modules the harness may import once, before it forks a process per job, to spare each
         job the import time. Only modules that are safe to import before ``fork`` (not jax).
+    known_unavailable
+        Why a published method cannot run beside this suite's pinned stack (e.g. its package
+        does not install or import here). Such a method is listed, always unavailable, with this
+        reason, rather than silently left out.
     """
 
     name: str
@@ -82,6 +86,7 @@ class MethodInfo:
     quick_note: str = ""
     variant_of: str | None = None
     preload: tuple[str, ...] = ()
+    known_unavailable: str = ""
 
 
 class Method:
@@ -133,6 +138,8 @@ class Method:
     @classmethod
     def availability(cls) -> tuple[bool, str]:
         """``(True, "")`` or ``(False, reason with install hint)``."""
+        if cls.info.known_unavailable:
+            return False, f"known unavailable: {cls.info.known_unavailable}"
         missing = cls.missing_requirements()
         if not missing:
             return True, ""
