@@ -4,11 +4,19 @@ Every module in this folder (except ``base`` and names starting with ``_``) is i
 first use, and every :class:`~benchmark.methods.base.Method` subclass it decorates with
 :func:`register` becomes available by name. Optional dependencies are imported inside
 ``fit_predict``, so listing methods never needs them.
+
+Packages outside this repository add methods without a pull request through the entry-point
+group ``st_impute_bench.methods`` (see CONTRIBUTING.md): each entry point names a module, whose
+import registers its methods with :func:`register`, or a :class:`Method` subclass, which is
+registered. A plug-in that fails to load is reported by ``ls methods`` like a broken method
+file and never stops the suite; a plug-in cannot replace a method of this repository.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import inspect
 import pkgutil
 import traceback
 
@@ -17,7 +25,10 @@ from benchmark.errors import MethodUnavailableError, UnknownNameError
 from .base import Method, MethodInfo
 
 _REGISTRY: dict[str, type[Method]] = {}
-_BROKEN: dict[str, str] = {}  # module name -> import error, shown by `ls methods`
+_BROKEN: dict[str, str] = {}  # module name (or 'entry point NAME = VALUE') -> error, shown by `ls methods`
+
+#: Entry-point group through which installed packages register methods.
+ENTRY_POINT_GROUP = "st_impute_bench.methods"
 _DISCOVERED = False
 
 
@@ -42,6 +53,32 @@ def _discover() -> None:
             importlib.import_module(f"{__name__}.{mod.name}")
         except Exception as exc:  # a broken method file must not break the suite
             _BROKEN[mod.name] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+    _discover_plugins()
+
+
+def _discover_plugins() -> None:
+    """Load the methods that installed packages declare in :data:`ENTRY_POINT_GROUP`.
+
+    Runs after this folder's modules, so a plug-in registering a name that is already taken
+    fails (and is reported) instead of silently replacing a method of the repository.
+    """
+    try:
+        eps = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value))
+    except Exception as exc:  # a corrupt installed distribution must not break the suite either
+        _BROKEN[f"entry points {ENTRY_POINT_GROUP}"] = f"{type(exc).__name__}: {exc}"
+        return
+    for ep in eps:
+        key = f"entry point {ep.name} = {ep.value}"
+        try:
+            obj = ep.load()
+            if inspect.isclass(obj):
+                if not issubclass(obj, Method):
+                    raise TypeError(f"{ep.value} is a class but not a subclass of benchmark.methods.Method")
+                register(obj)
+            elif not inspect.ismodule(obj):
+                raise TypeError(f"{ep.value} must name a module or a Method subclass, not a {type(obj).__name__}")
+        except Exception as exc:  # noqa: BLE001 - reported by `ls methods`, like a broken method file
+            _BROKEN[key] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
 
 
 def all_methods(include_oracles: bool = True) -> dict[str, type[Method]]:
@@ -51,6 +88,7 @@ def all_methods(include_oracles: bool = True) -> dict[str, type[Method]]:
 
 
 def broken_modules() -> dict[str, str]:
+    """Method files and plug-ins that failed to load: ``{module name or entry point: error}``."""
     _discover()
     return dict(_BROKEN)
 
