@@ -123,6 +123,45 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=cmd_ls)
     ls.add_argument("what", choices=["methods", "datasets", "metrics"])
     ls.add_argument("--data-dir", type=Path, help="data directory to check dataset files in")
+
+    lb = sub.add_parser(
+        "leaderboard", help="rank methods per dataset: LEADERBOARD.md and leaderboard.json",
+        description="Rank the methods of results folders per dataset by gene-level PCC, with key metrics, "
+        "failures, the reproducing command and provenance. With RUN_DIRs: write LEADERBOARD.md and "
+        "leaderboard.json into --out (default: the first RUN_DIR). With RUN_DIRs and --update-reference: "
+        "import them into leaderboard/reference/ and re-render the repository's LEADERBOARD.md and "
+        "leaderboard/leaderboard.json. Without RUN_DIR: re-render those from the reference.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  python -m benchmark leaderboard benchmark-results                      # your run's leaderboard\n"
+        "  python -m benchmark leaderboard runs/osmfish runs/synthetic --update-reference\n"
+        "  python -m benchmark leaderboard --check                                # is LEADERBOARD.md current?",
+    )
+    lb.set_defaults(func=cmd_leaderboard)
+    lb.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR", help="results folders of `run`")
+    lb.add_argument("--out", type=Path, help="folder for LEADERBOARD.md and leaderboard.json")
+    lb.add_argument("--update-reference", action="store_true",
+                    help="import the RUN_DIRs into the reference (their datasets replace those there)")
+    lb.add_argument("--merge", action="store_true",
+                    help="with --update-reference: replace only the methods the RUN_DIRs contain")
+    lb.add_argument("--reference-dir", type=Path, help="reference folder (default: leaderboard/reference)")
+    lb.add_argument("--check", action="store_true",
+                    help="exit 1 if the rendered files differ from a rendering of the reference")
+
+    val = sub.add_parser(
+        "validate", help="check a method that is not registered yet (file, folder or module)",
+        description="Import a method from a .py file, a folder or a dotted module name and run the metadata "
+        "and contract checks every registered method must pass; print what passes and what fails, and why. "
+        "Exit status 0 when everything passed, 1 otherwise.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  python -m benchmark validate my_method.py\n"
+        "  python -m benchmark validate mypkg.methods --dataset synthetic-small",
+    )
+    val.set_defaults(func=cmd_validate)
+    val.add_argument("target", metavar="PATH_OR_MODULE", help="a .py file, a folder, or a dotted module name")
+    val.add_argument("--dataset", help="run the contract checks on this registered dataset "
+                     "(default: a tiny built-in pair, seconds)")
+    val.add_argument("--data-dir", type=Path, help="data directory for --dataset")
     # New subcommands: add a parser here with ``set_defaults(func=cmd_...)`` and its ``cmd_...`` below.
     return parser
 
@@ -185,6 +224,18 @@ def cmd_embed(args) -> int:
     return 0
 
 
+def cmd_leaderboard(args) -> int:
+    from .leaderboard import cmd_leaderboard as run
+
+    return run(args)
+
+
+def cmd_validate(args) -> int:
+    from .validate import cmd_validate as run
+
+    return run(args)
+
+
 def cmd_ls(args) -> int:
     if args.what == "methods":
         from .methods import all_methods, broken_modules
@@ -196,7 +247,8 @@ def cmd_ls(args) -> int:
             rows.append((name, kind, "yes" if ok else "no", cls.info.summary + ("" if ok else f" [{reason}]")))
         _print_table(("method", "kind", "available", "summary"), rows)
         for mod, err in broken_modules().items():
-            print(f"\nmodule methods/{mod}.py failed to import: {err.splitlines()[0]}")
+            where = mod if mod.startswith("entry point") else f"module methods/{mod}.py"
+            print(f"\n{where} failed to load: {err.splitlines()[0]}")
     elif args.what == "datasets":
         from .datasets import all_datasets
 
