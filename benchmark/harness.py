@@ -246,8 +246,12 @@ def _should_retry(cached: JobOutcome, cfg: RunConfig) -> bool:
 
 
 def _score(cfg: RunConfig, preps: list[PreparedData], outcomes: list[JobOutcome]) -> list[dict[str, Any]]:
+    from .scoring import score_grid, spatial_coordinates
+    from .stats import bootstrap_ci_rows, write_paired_tests
+
     commit = git_commit()
     by_prep = {p.name: p for p in preps}
+    coords = {p.name: spatial_coordinates(p.data, p.truth.index) for p in preps}  # (array or None, reason)
     groups: dict[tuple[str, str, int], list[JobOutcome]] = {}
     for o in outcomes:
         groups.setdefault((o.job.dataset, o.job.method, o.job.seed), []).append(o)
@@ -267,12 +271,18 @@ def _score(cfg: RunConfig, preps: list[PreparedData], outcomes: list[JobOutcome]
             per_item = cfg.protocol == "holdout"
             for r in score_expression(prep.truth[genes], o.prediction[genes], per_item=per_item):
                 rows.append({**base, "fold": o.job.split.label, **r})
+            xy, why = coords[dname]
+            for r in score_grid(prep.truth[genes], o.prediction[genes], xy, per_item=per_item, reason=why):
+                rows.append({**base, "fold": o.job.split.label, **r})
             for metric, value in (("runtime_s", o.runtime_s), ("peak_memory_mb", o.peak_memory_mb)):
                 rows.append({**base, "fold": o.job.split.label, "metric": metric, "scope": "run", "item": "",
                              "stat": "value", "value": value})
         if cfg.protocol == "kfold" and all(o.ok for o in outs):
             assembled = pd.concat([o.prediction for o in outs], axis=1)[prep.shared]
             for r in score_expression(prep.truth, assembled, per_item=True):
+                rows.append({**base, "fold": "all", **r})
+            xy, why = coords[dname]
+            for r in score_grid(prep.truth, assembled, xy, per_item=True, reason=why):
                 rows.append({**base, "fold": "all", **r})
             if all(o.confidence is not None for o in outs):
                 confidence = pd.concat([o.confidence for o in outs])
@@ -282,6 +292,9 @@ def _score(cfg: RunConfig, preps: list[PreparedData], outcomes: list[JobOutcome]
             if cfg.cluster and labels is not None:
                 for r in score_clusters(assembled, labels, cfg.cluster_params, seed):
                     rows.append({**base, "fold": "all", **r})
+    # confidence intervals of every aggregate with per-item values, and method-vs-method tests over genes
+    rows.extend(bootstrap_ci_rows(rows))
+    write_paired_tests(to_frame(rows), cfg.out)
     return rows
 
 

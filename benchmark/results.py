@@ -22,7 +22,8 @@ COLUMNS = [
 
 SUMMARY_METRICS = [
     ("cell", "css"), ("cell", "mse"), ("cell", "pcc"),
-    ("gene", "css"), ("gene", "mse"), ("gene", "pcc"), ("gene", "css_top50_reliable"),
+    ("gene", "css"), ("gene", "mse"), ("gene", "pcc"), ("gene", "css_top50_reliable"), ("gene", "css_reliability_auc"),
+    ("gene", "ssim"), ("gene", "rmse"), ("gene", "js"), ("gene", "ssim_grid"),
     ("cluster", "ari"), ("cluster", "fmi"), ("cluster", "completeness"),
 ]
 
@@ -69,7 +70,8 @@ def summary_table(results: pd.DataFrame, jobs: pd.DataFrame | None = None) -> pd
     """Dataset x method table of the mean of each core metric.
 
     For K-fold CV it uses the assembled matrix (``fold == "all"``); for held-out repeats the
-    mean over repeats. Values are averaged over seeds. Adds the summed job time and failures.
+    mean over repeats. Values are averaged over seeds. Adds Li et al.'s ``accuracy_score`` (ranks
+    among the methods of each dataset in this table), the summed job time and failures.
     """
     agg = results[(results["item"] == "") & (results["stat"].isin(["mean", "value"]))]
     agg = agg[agg["scope"].isin(["cell", "gene", "cluster"])]
@@ -83,6 +85,7 @@ def summary_table(results: pd.DataFrame, jobs: pd.DataFrame | None = None) -> pd
         table = use.pivot_table(index=["dataset", "method"], columns="column", values="value", aggfunc="mean")
         cols = [f"{s}_{m}" for s, m in SUMMARY_METRICS if f"{s}_{m}" in table.columns]
         table = table[cols]
+        table = _with_accuracy_score(table)
     if jobs is not None and not jobs.empty:
         per = jobs.groupby(["dataset", "method"])
         extra = pd.DataFrame({
@@ -92,6 +95,21 @@ def summary_table(results: pd.DataFrame, jobs: pd.DataFrame | None = None) -> pd
         })
         table = table.join(extra, how="outer") if not table.empty else extra
     return table
+
+
+def _with_accuracy_score(table: pd.DataFrame) -> pd.DataFrame:
+    """Add Li et al.'s accuracy score, ranking the methods of each dataset of this table.
+
+    Relative to the methods present, so it is computed here and never stored per job.
+    """
+    from .metrics import accuracy_score
+    from .metrics.spatial import AS_COLUMNS
+
+    if not all(c in table.columns for c, _ in AS_COLUMNS):
+        return table
+    parts = [accuracy_score(sub.droplevel("dataset")).set_axis(sub.index)
+             for _, sub in table.groupby(level="dataset", sort=False)]
+    return table.assign(accuracy_score=pd.concat(parts))
 
 
 def format_summary(table: pd.DataFrame) -> str:
@@ -109,7 +127,8 @@ def format_summary(table: pd.DataFrame) -> str:
 
 
 def direction_note() -> str:
-    return "higher is better for css, pcc, ari, fmi, completeness; lower is better for mse."
+    return ("higher is better for css, pcc, ssim, ssim_grid, css_reliability_auc, accuracy_score, ari, fmi, "
+            "completeness; lower is better for mse, rmse, js.")
 
 
 __all__ = ["COLUMNS", "to_frame", "write_results", "read_results", "summary_table", "format_summary"]

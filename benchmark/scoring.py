@@ -7,7 +7,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .metrics import CLUSTER_METRICS, EXPRESSION_METRICS, ClusterParams, cluster_scores, cosine_similarity, top_fraction
+from .metrics import (
+    CLUSTER_METRICS,
+    EXPRESSION_METRICS,
+    SPATIAL_METRICS,
+    ClusterParams,
+    cluster_scores,
+    cosine_similarity,
+    reliability_auc,
+    reliability_curve,
+    ssim_grid,
+    top_fraction,
+)
 
 
 def _aggregate_rows(metric: str, scope: str, values: np.ndarray) -> list[dict[str, Any]]:
@@ -25,7 +36,8 @@ def _aggregate_rows(metric: str, scope: str, values: np.ndarray) -> list[dict[st
 
 
 def score_expression(truth: pd.DataFrame, pred: pd.DataFrame, *, per_item: bool = True) -> list[dict[str, Any]]:
-    """Cell- and gene-level CSS, MSE and PCC of ``pred`` against ``truth`` (same shape and labels).
+    """Cell- and gene-level CSS, MSE and PCC, and gene-level SSIM, RMSE and JS (Li et al. 2022),
+    of ``pred`` against ``truth`` (same shape and labels).
 
     Returns per-item rows (``stat="value"``; ``item`` = cell or gene id) if ``per_item``, and the
     mean and median of each metric (``item=""``).
@@ -34,7 +46,7 @@ def score_expression(truth: pd.DataFrame, pred: pd.DataFrame, *, per_item: bool 
     t = truth.to_numpy(dtype=np.float64)
     p = pred.to_numpy(dtype=np.float64)
     rows: list[dict[str, Any]] = []
-    for m in EXPRESSION_METRICS:
+    for m in EXPRESSION_METRICS + SPATIAL_METRICS:
         values = np.asarray(m.fn(t, p), dtype=np.float64)
         items = truth.index if m.scope == "cell" else truth.columns
         if per_item:
@@ -57,8 +69,57 @@ def score_clusters(pred: pd.DataFrame, labels: pd.Series, params: ClusterParams,
 
 def score_reliability(truth: pd.DataFrame, pred: pd.DataFrame, confidence: pd.Series,
                       fraction: float = 0.5) -> list[dict[str, Any]]:
-    """Gene-level CSS of the ``fraction`` most confident genes (mean and median)."""
+    """Gene-level CSS of the ``fraction`` most confident genes (mean and median), and the reliability curve.
+
+    The curve rows (``css_reliability_curve``, ``_oracle``, ``_random``; ``item`` = fraction of
+    genes kept, ``stat="mean"``) and their summary ``css_reliability_auc`` are described in
+    :func:`benchmark.metrics.reliability_curve` and :func:`benchmark.metrics.reliability_auc`.
+    """
     css = pd.Series(cosine_similarity(truth.to_numpy(), pred.loc[truth.index, truth.columns].to_numpy(), 0),
                     index=truth.columns)
     top = top_fraction(css.dropna(), confidence, fraction).to_numpy()
-    return _aggregate_rows(f"css_top{round(fraction * 100)}_reliable", "gene", top)
+    rows = _aggregate_rows(f"css_top{round(fraction * 100)}_reliable", "gene", top)
+    if css.notna().any():
+        curve = reliability_curve(css, confidence)
+        for col in ("method", "oracle", "random"):
+            name = "css_reliability_curve" if col == "method" else f"css_reliability_{col}"
+            rows.extend({"metric": name, "scope": "gene", "item": f"{f:g}", "stat": "mean", "value": float(v)}
+                        for f, v in curve[col].items())
+        rows.append({"metric": "css_reliability_auc", "scope": "gene", "item": "", "stat": "value",
+                     "value": reliability_auc(curve)})
+    return rows
+
+
+def spatial_coordinates(data, cells: pd.Index) -> tuple[np.ndarray | None, str]:
+    """Coordinates of ``cells`` from a :class:`PairedData`'s spatial ``obsm``, or ``(None, reason)``."""
+    key = data.spatial_key
+    if not key:
+        return None, "the dataset has no spatial coordinates (no spatial key)"
+    if key not in data.spatial.obsm:
+        return None, f"the dataset has no coordinates under obsm[{key!r}]"
+    coords = np.asarray(data.spatial[cells].obsm[key], dtype=np.float64)
+    if coords.ndim != 2 or coords.shape[1] < 2:
+        return None, f"obsm[{key!r}] is not an n x 2 array (shape {coords.shape})"
+    if not np.isfinite(coords[:, :2]).all():
+        return None, f"obsm[{key!r}] has NaN or infinite coordinates"
+    return coords[:, :2], ""
+
+
+def score_grid(truth: pd.DataFrame, pred: pd.DataFrame, coords: np.ndarray | None, *, per_item: bool = True,
+               reason: str = "") -> list[dict[str, Any]]:
+    """Gene-level SSIM on the rasterised grid (``ssim_grid``), or one ``stat="skipped"`` row.
+
+    Without coordinates (``coords is None``) the metric is skipped: the row has ``item`` = the
+    reason and a NaN value, so the results say why the metric is missing.
+    """
+    if coords is None:
+        return [{"metric": "ssim_grid", "scope": "gene", "item": reason or "no spatial coordinates",
+                 "stat": "skipped", "value": np.nan}]
+    pred = pred.loc[truth.index, truth.columns]
+    values = ssim_grid(truth.to_numpy(dtype=np.float64), pred.to_numpy(dtype=np.float64), coords)
+    rows: list[dict[str, Any]] = []
+    if per_item:
+        rows.extend({"metric": "ssim_grid", "scope": "gene", "item": str(g), "stat": "value", "value": float(v)}
+                    for g, v in zip(truth.columns, values))
+    rows.extend(_aggregate_rows("ssim_grid", "gene", values))
+    return rows

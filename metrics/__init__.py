@@ -7,7 +7,17 @@ from benchmark.errors import UnknownNameError
 from .base import SCOPES, Metric
 from .clustering import CLUSTER_METRICS, ClusterParams, cluster_scores, leiden_clusters
 from .expression import EXPRESSION_METRICS, cosine_similarity, mean_squared_error, pearson_correlation
-from .reliability import RELIABILITY_METRICS, top_fraction
+from .reliability import CURVE_FRACTIONS, RELIABILITY_METRICS, reliability_auc, reliability_curve, top_fraction
+from .spatial import (
+    GRID_METRICS,
+    SPATIAL_METRICS,
+    SUMMARY_ONLY_METRICS,
+    accuracy_score,
+    js_divergence,
+    rmse_zscored,
+    ssim_global,
+    ssim_grid,
+)
 
 RUN_METRICS = [
     Metric("runtime_s", "run", False, (0.0, None), 0.0, "Wall-clock seconds of the job (fit and predict)."),
@@ -15,7 +25,11 @@ RUN_METRICS = [
            "Peak resident memory of the job's process (MiB), including the harness's share."),
 ]
 
-_REGISTRY: dict[str, Metric] = {m.key: m for m in EXPRESSION_METRICS + RELIABILITY_METRICS + CLUSTER_METRICS + RUN_METRICS}
+_REGISTRY: dict[str, Metric] = {
+    m.key: m
+    for m in EXPRESSION_METRICS + SPATIAL_METRICS + GRID_METRICS + RELIABILITY_METRICS + CLUSTER_METRICS
+    + RUN_METRICS + SUMMARY_ONLY_METRICS
+}
 
 
 def all_metrics() -> dict[str, Metric]:
@@ -52,4 +66,15 @@ __all__ = [
     "CLUSTER_METRICS",
     "RELIABILITY_METRICS",
     "top_fraction",
+    "CURVE_FRACTIONS",
+    "reliability_curve",
+    "reliability_auc",
+    "SPATIAL_METRICS",
+    "GRID_METRICS",
+    "SUMMARY_ONLY_METRICS",
+    "accuracy_score",
+    "js_divergence",
+    "rmse_zscored",
+    "ssim_global",
+    "ssim_grid",
 ]

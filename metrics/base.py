@@ -7,8 +7,9 @@ from typing import Callable
 
 #: Scopes a metric can have. ``cell``: one value per spatial cell, across the predicted genes.
 #: ``gene``: one value per gene, across cells. ``cluster``: one value per clustering of the
-#: imputed matrix. ``run``: facts about a job (time, memory).
-SCOPES = ("cell", "gene", "cluster", "run")
+#: imputed matrix. ``run``: facts about a job (time, memory). ``summary``: computed across the
+#: methods of a run when the summary table is made (relative, so never per job).
+SCOPES = ("cell", "gene", "cluster", "run", "summary")
 
 
 @dataclass(frozen=True)

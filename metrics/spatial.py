@@ -1,0 +1,295 @@
+"""The SpatialBenchmarking metrics (Li et al. 2022, Nat. Methods 19:662), per gene, and their accuracy score.
+
+Li et al. ("Benchmarking spatial and single-cell transcriptomics integration methods for
+transcript distribution prediction and cell type deconvolution") score every predicted gene by
+four numbers, each on its own rescaling of the gene's vector across cells (their
+``Benchmarking/GenesMetrics.py``):
+
+* **PCC** on the values as they are (this suite's ``gene/pcc``);
+* **SSIM** after dividing each gene by its maximum (``scale_max``), computed as *one* global
+  window over all cells (they reshape the vector to ``n x 1``), with ``K1 = 0.01``,
+  ``K2 = 0.03``, ``L = 1`` and population (co)variances;
+* **RMSE** after z-scoring each gene (``scipy.stats.zscore``, ``ddof = 0``);
+* **JS**, the Jensen-Shannon divergence (natural log, so at most ``ln 2``) after dividing each
+  gene by its sum (``scale_plus``), so each gene is a distribution over the cells.
+
+Their accuracy score (AS, ``AccuracyMetrics.ipynb``) ranks the methods of one data set by the
+mean of each metric over genes: the best of ``N`` methods gets ``N``, the worst ``1``; each
+rank is divided by ``N`` and the four are averaged. It is relative to the methods compared, so
+the suite computes it at summary time (:func:`accuracy_score`), never per job.
+
+Li et al.'s SSIM ignores where cells are (the global window makes it invariant to any shared
+permutation of cells). :func:`ssim_grid` adds the image SSIM the metric was made for: genes
+rasterised onto a grid of square pixels from the cells' coordinates, then the windowed SSIM of
+Wang et al. (2004). It needs coordinates; without them it is skipped.
+
+Conventions (on the suite's log-normalised scale, where measured values are non-negative):
+
+* negative predicted values are set to 0 before SSIM and JS, whose rescalings assume
+  non-negative expression;
+* a gene whose measured vector is all zero (SSIM, JS) or constant (RMSE) is undefined (NaN);
+* an all-zero prediction is kept at zero for SSIM, is the uniform distribution for JS (the
+  limit of Li et al.'s ``fillna(1e-20)`` guard: no information about where the gene is), and a
+  constant prediction gets RMSE ``sqrt(2)``, the value of an uncorrelated one (consistent with
+  the suite's PCC = 0 for a constant prediction; Li et al.'s code gives NaN).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.special import rel_entr
+
+from .base import Metric
+
+#: SSIM constants (Wang et al. 2004; Li et al. use the same), for data scaled to [0, 1].
+K1, K2 = 0.01, 0.03
+#: Pixels along the longer side of the cells' bounding box, for :func:`ssim_grid`.
+GRID_BINS = 32
+#: Side of the square SSIM window, in pixels (scikit-image's default).
+SSIM_WINDOW = 7
+
+
+def _as_float(a) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64)
+
+
+def _scale_max(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column divided by its maximum; all-zero columns stay zero. Returns (scaled, max > 0)."""
+    mx = x.max(axis=0)
+    ok = mx > 0
+    out = np.zeros_like(x)
+    out[:, ok] = x[:, ok] / mx[ok]
+    return out, ok
+
+
+def ssim_global(truth, pred) -> np.ndarray:
+    """Li et al.'s SSIM of each gene (column): one window over all cells, after ``x / max(x)``.
+
+    ``SSIM = (2 mu_t mu_p + C1)(2 s_tp + C2) / ((mu_t^2 + mu_p^2 + C1)(s_t^2 + s_p^2 + C2))``
+    with population (co)variances, ``C1 = (0.01 L)^2``, ``C2 = (0.03 L)^2``, ``L = 1``. (Li et
+    al. write it as luminance x contrast x structure with ``C3 = C2 / 2``, which is the same.)
+    NaN where the measured gene is all zero.
+    """
+    t, ok = _scale_max(_as_float(truth))
+    p, _ = _scale_max(np.clip(_as_float(pred), 0.0, None))
+    c1, c2 = K1 ** 2, K2 ** 2
+    mt, mp = t.mean(axis=0), p.mean(axis=0)
+    vt, vp = t.var(axis=0), p.var(axis=0)
+    cov = ((t - mt) * (p - mp)).mean(axis=0)
+    s = (2 * mt * mp + c1) * (2 * cov + c2) / ((mt ** 2 + mp ** 2 + c1) * (vt + vp + c2))
+    return np.where(ok, s, np.nan)
+
+
+def _zscore(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Columns z-scored with ``ddof=0``; constant columns become 0. Returns (z, not constant)."""
+    mu = x.mean(axis=0)
+    sd = x.std(axis=0)
+    ok = sd > 1e-12 * np.maximum(1.0, np.abs(x).max(axis=0))
+    z = np.zeros_like(x)
+    z[:, ok] = (x[:, ok] - mu[ok]) / sd[ok]
+    return z, ok
+
+
+def rmse_zscored(truth, pred) -> np.ndarray:
+    """Li et al.'s RMSE of each gene: ``sqrt(mean((z(t) - z(p))^2))`` on z-scored columns.
+
+    Because both sides are z-scored, this equals ``sqrt(2 (1 - PCC))``: per gene it orders
+    predictions exactly as PCC does. NaN where the measured gene is constant; ``sqrt(2)`` (as for
+    PCC = 0) where only the prediction is.
+    """
+    zt, ok = _zscore(_as_float(truth))
+    zp, varies = _zscore(_as_float(pred))
+    r = np.sqrt(((zt - zp) ** 2).mean(axis=0))
+    # z(p) is undefined for a constant p; score it as an uncorrelated prediction (the suite's PCC
+    # convention, PCC = 0), i.e. sqrt(2), rather than as z(p) = 0, which would give 1 and put a
+    # constant ahead of every prediction with PCC < 0.5
+    r = np.where(varies, r, np.sqrt(2.0))
+    return np.where(ok, r, np.nan)
+
+
+def js_divergence(truth, pred) -> np.ndarray:
+    """Li et al.'s Jensen-Shannon divergence of each gene, natural log (0 .. ln 2).
+
+    Each column is divided by its sum (``scale_plus``) so that it is a distribution over cells;
+    ``JS = KL(t || m) / 2 + KL(p || m) / 2`` with ``m = (t + p) / 2``. NaN where the measured
+    gene is all zero; an all-zero prediction counts as the uniform distribution.
+    """
+    t = _as_float(truth)
+    p = np.clip(_as_float(pred), 0.0, None)
+    st, sp = t.sum(axis=0), p.sum(axis=0)
+    ok = st > 0
+    n = t.shape[0]
+    td = np.divide(t, st, out=np.zeros_like(t), where=st > 0)
+    pd_ = np.where(sp > 0, np.divide(p, sp, out=np.zeros_like(p), where=sp > 0), 1.0 / max(n, 1))
+    m = (td + pd_) / 2
+    js = 0.5 * rel_entr(td, m).sum(axis=0) + 0.5 * rel_entr(pd_, m).sum(axis=0)
+    return np.where(ok, np.clip(js, 0.0, np.log(2.0)), np.nan)
+
+
+# --- SSIM on a spatial grid ------------------------------------------------------------------------
+
+
+def raster_index(coords, bins: int = GRID_BINS) -> tuple[np.ndarray, tuple[int, int]]:
+    """Pixel of each cell on a grid of square pixels, ``bins`` along the bounding box's longer side.
+
+    Returns the flat pixel index of every cell and the grid shape ``(rows, cols)``.
+    """
+    c = _as_float(coords)
+    if c.ndim != 2 or c.shape[1] < 2 or c.shape[0] == 0:
+        raise ValueError(f"coordinates must be an n x 2 array, got shape {c.shape}")
+    if not np.isfinite(c[:, :2]).all():
+        raise ValueError("coordinates contain NaN or infinite values")
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    c = c[:, :2] - c[:, :2].min(axis=0)
+    extent = c.max(axis=0)
+    px = extent.max() / bins if extent.max() > 0 else 1.0
+    shape = tuple(int(v) for v in np.maximum(1, np.ceil(extent / px - 1e-9)).astype(int))
+    ij = np.minimum((c // px).astype(int), np.array(shape) - 1)
+    return ij[:, 0] * shape[1] + ij[:, 1], (shape[0], shape[1])
+
+
+def rasterize(x, pixel: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean value of the cells in each pixel, per column of ``x``: images ``(genes, rows, cols)``.
+
+    Empty pixels are 0. Also returns the occupied-pixel mask ``(rows, cols)``.
+    """
+    import scipy.sparse as sp
+
+    x = _as_float(x)
+    npix = shape[0] * shape[1]
+    counts = np.bincount(pixel, minlength=npix).astype(np.float64)
+    occupied = counts > 0
+    # pixels x cells averaging matrix: one sparse product sums every gene at once
+    weights = 1.0 / counts[pixel]
+    avg = sp.csr_matrix((weights, (pixel, np.arange(len(pixel)))), shape=(npix, len(pixel)))
+    means = np.asarray(avg @ x)
+    return means.T.reshape(x.shape[1], *shape), occupied.reshape(shape)
+
+
+def windowed_ssim(im1: np.ndarray, im2: np.ndarray, mask: np.ndarray | None = None,
+                  win: int = SSIM_WINDOW, data_range: float = 1.0) -> np.ndarray:
+    """Mean SSIM map (Wang et al. 2004) of image pairs ``(n, rows, cols)``, over ``mask`` pixels.
+
+    Uniform ``win x win`` window with reflected borders and sample covariance, as
+    ``skimage.metrics.structural_similarity`` with its defaults; unlike it, the map is averaged
+    over the pixels in ``mask`` (all pixels if ``None``) instead of cropping the border, because
+    tissue grids are small and irregular.
+    """
+    from scipy.ndimage import uniform_filter
+
+    a, b = _as_float(im1), _as_float(im2)
+    if a.ndim == 2:
+        a, b = a[None], b[None]
+    size = (1, win, win)
+    npix = win * win
+    cov_norm = npix / (npix - 1)
+    ux, uy = uniform_filter(a, size), uniform_filter(b, size)
+    vx = cov_norm * (uniform_filter(a * a, size) - ux * ux)
+    vy = cov_norm * (uniform_filter(b * b, size) - uy * uy)
+    vxy = cov_norm * (uniform_filter(a * b, size) - ux * uy)
+    c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
+    s = (2 * ux * uy + c1) * (2 * vxy + c2) / ((ux ** 2 + uy ** 2 + c1) * (vx + vy + c2))
+    if mask is None:
+        return s.mean(axis=(1, 2))
+    return s[:, mask].mean(axis=1)
+
+
+def ssim_grid(truth, pred, coords, bins: int = GRID_BINS, win: int = SSIM_WINDOW) -> np.ndarray:
+    """SSIM of each gene's image: cells rasterised onto a grid, then windowed SSIM.
+
+    Steps: negative predictions set to 0; each gene's pixel value is the mean over the cells in
+    the pixel (``bins`` square pixels along the longer side of the bounding box); each image
+    divided by its maximum (Li et al.'s ``scale_max``, so ``L = 1``); empty pixels are 0 in both
+    images; SSIM map with a ``win x win`` uniform window (:func:`windowed_ssim`), averaged over
+    the occupied pixels. NaN where the measured gene is all zero.
+    """
+    t, p = _as_float(truth), np.clip(_as_float(pred), 0.0, None)
+    if t.shape != p.shape:
+        raise ValueError(f"truth and prediction differ in shape: {t.shape} vs {p.shape}")
+    if len(coords) != t.shape[0]:
+        raise ValueError(f"{len(coords)} coordinates for {t.shape[0]} cells")
+    pixel, shape = raster_index(coords, bins)
+    ti, occ = rasterize(t, pixel, shape)
+    pi, _ = rasterize(p, pixel, shape)
+    tmax = ti.max(axis=(1, 2))
+    pmax = pi.max(axis=(1, 2))
+    ok = tmax > 0
+    ti = np.divide(ti, tmax[:, None, None], out=np.zeros_like(ti), where=ok[:, None, None])
+    pi = np.divide(pi, pmax[:, None, None], out=np.zeros_like(pi), where=(pmax > 0)[:, None, None])
+    return np.where(ok, windowed_ssim(ti, pi, occ, win), np.nan)
+
+
+# --- accuracy score --------------------------------------------------------------------------------
+
+#: The metrics Li et al.'s accuracy score ranks, as (summary column, higher is better).
+AS_COLUMNS = (("gene_pcc", True), ("gene_ssim", True), ("gene_rmse", False), ("gene_js", False))
+
+
+def accuracy_score(means: pd.DataFrame, columns=AS_COLUMNS) -> pd.Series:
+    """Li et al.'s accuracy score of each method (row) from its per-metric means over genes.
+
+    For each metric the ``N`` methods are ranked so that the best gets ``N`` and the worst 1;
+    ranks are divided by ``N`` and averaged over the metrics. Best 1, worst ``1 / N``.
+
+    Deviations from Li et al. (``AccuracyMetrics.ipynb``), both documented in docs/metrics.md:
+    tied values share their average rank (Li et al. break ties by sort order), and a missing
+    (NaN) mean gets the worst rank (Li et al. fill it with 0, which is the *best* RMSE and JS).
+
+    Parameters
+    ----------
+    means
+        One row per method, a column per metric (missing columns raise ``KeyError``).
+    columns
+        ``(column, higher_is_better)`` pairs.
+    """
+    from scipy.stats import rankdata
+
+    n = len(means)
+    if n == 0:
+        return pd.Series(dtype=np.float64)
+    scores = []
+    for col, higher in columns:
+        v = means[col].to_numpy(dtype=np.float64)
+        key = np.where(np.isfinite(v), v if higher else -v, -np.inf)  # larger key = better; NaN worst
+        scores.append(rankdata(key, method="average") / n)
+    return pd.Series(np.mean(scores, axis=0), index=means.index, name="accuracy_score")
+
+
+SPATIAL_METRICS = [
+    Metric("ssim", "gene", True, (-1.0, 1.0), 1.0,
+           "Li et al. 2022 SSIM of each gene over all cells as one window, after dividing t and p by their max: "
+           "(2 mt mp + C1)(2 s_tp + C2)/((mt^2 + mp^2 + C1)(s_t^2 + s_p^2 + C2)), C1 = 0.01^2, C2 = 0.03^2. "
+           "Negative p set to 0; NaN if t is all zero.",
+           ssim_global),
+    Metric("rmse", "gene", False, (0.0, 2.0), 0.0,
+           "Li et al. 2022 RMSE of each gene after z-scoring t and p (ddof 0): sqrt(mean((z(t) - z(p))^2)) "
+           "= sqrt(2(1 - PCC)). sqrt(2) (as PCC = 0) if p is constant; NaN if t is constant.",
+           rmse_zscored),
+    Metric("js", "gene", False, (0.0, float(np.log(2.0))), 0.0,
+           "Li et al. 2022 Jensen-Shannon divergence (natural log, max ln 2) between t/sum(t) and p/sum(p) as "
+           "distributions over cells. Negative p set to 0; all-zero p = uniform; NaN if t is all zero.",
+           js_divergence),
+]
+
+GRID_METRICS = [
+    Metric("ssim_grid", "gene", True, (-1.0, 1.0), 1.0,
+           f"SSIM of each gene's image: cells binned onto a grid of square pixels ({GRID_BINS} along the longer "
+           f"side; pixel = mean of its cells), each image divided by its max, {SSIM_WINDOW}x{SSIM_WINDOW} "
+           "uniform-window SSIM (Wang et al. 2004) averaged over occupied pixels. Needs coordinates; "
+           "skipped (a 'skipped' row) without them."),
+]
+
+SUMMARY_ONLY_METRICS = [
+    Metric("accuracy_score", "summary", True, (0.0, 1.0), 1.0,
+           "Li et al. 2022 accuracy score, relative to the methods of a run: per data set, rank the methods by "
+           "mean gene PCC, SSIM (higher better), RMSE, JS (lower better), best = N; AS = mean of rank/N. "
+           "Ties share the average rank; a missing value ranks last. In summary.csv only."),
+]
+
+__all__ = [
+    "AS_COLUMNS", "GRID_BINS", "GRID_METRICS", "SPATIAL_METRICS", "SSIM_WINDOW", "SUMMARY_ONLY_METRICS",
+    "accuracy_score", "js_divergence", "raster_index", "rasterize", "rmse_zscored", "ssim_global",
+    "ssim_grid", "windowed_ssim",
+]
