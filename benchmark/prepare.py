@@ -66,6 +66,19 @@ class PreparedData:
     def name(self) -> str:
         return self.data.name
 
+    def cell_groups(self) -> np.ndarray:
+        """Duplicate group of each spatial cell (same coordinates and counts; see
+        :func:`benchmark.datasets.self_pair.duplicate_groups`); computed once."""
+        if getattr(self, "_cell_groups", None) is None:
+            from .datasets.self_pair import duplicate_groups
+
+            self._cell_groups = duplicate_groups(self.data.spatial, self.data.spatial_key, self.data.duplicate_key)
+        return self._cell_groups
+
+    def cells_of(self, split: GeneSplit) -> pd.Index:
+        """The spatial cells a split's job sees and predicts: all, or the split's cell fold."""
+        return self.truth.index if split.cells is None else pd.Index(split.cells)
+
     def labels(self) -> pd.Series | None:
         key = self.data.label_key
         if key and key in self.data.spatial.obs:
@@ -87,20 +100,22 @@ class PreparedData:
         The spatial ``X`` is normalised over the training genes' counts alone, so that not even
         the cell totals carry information about the hidden genes. The spatial ``obs`` columns
         are not passed either (they may be derived from all genes, e.g. totals); coordinates are.
+        In the cell-split protocol only the split's cells are passed (normalised among themselves).
         """
         normalize = get_preprocessing(self.preprocessing)
         train = list(split.train_genes)
-        counts = self.data.spatial[:, train].X
+        spatial_all = self.data.spatial if split.cells is None else self.data.spatial[list(split.cells)]
+        counts = spatial_all[:, train].X
         counts = counts.copy() if sp.issparse(counts) else np.array(counts, dtype=np.float32)
         spatial = ad.AnnData(
             X=normalize(counts),
-            obs=pd.DataFrame(index=self.data.spatial.obs_names.copy()),
+            obs=pd.DataFrame(index=spatial_all.obs_names.copy()),
             var=pd.DataFrame(index=pd.Index(train)),
             layers={COUNTS_LAYER: counts},
         )
         key = self.data.spatial_key
-        if key and key in self.data.spatial.obsm:
-            spatial.obsm["spatial"] = np.array(self.data.spatial.obsm[key], dtype=np.float64)
+        if key and key in spatial_all.obsm:
+            spatial.obsm["spatial"] = np.array(spatial_all.obsm[key], dtype=np.float64)
         emb = self.data.gene_embeddings
         return ImputationTask(
             spatial=spatial,
@@ -117,7 +132,13 @@ class PreparedData:
 
 
 def prepare(data: PairedData, shared: list[str], preprocessing: str = "spage") -> PreparedData:
-    """Preprocess once per dataset: scoring truth and the reference every task shares."""
+    """Preprocess once per dataset: scoring truth and the reference every task shares.
+
+    The truth is the spatial data normalised over all ``shared`` genes (with ``--hvg``, the
+    selected genes); each task's spatial ``X`` is normalised over its training genes only
+    (:meth:`PreparedData.make_task`), whatever the scheme, so no hidden gene shapes a method's
+    input. The reference is normalised over all its genes.
+    """
     normalize = get_preprocessing(preprocessing)
     truth = pd.DataFrame(
         _dense(normalize(data.spatial[:, shared].X)).astype(np.float64),

@@ -1,6 +1,8 @@
 """Registry of datasets: built-in generators and real data read from the data directory.
 
 Each module in this folder may call :func:`register_dataset`; modules are imported on first use.
+A registered spatial-only dataset ``NAME`` can be run as ``self:NAME``: its cells are split into a
+reference half and a spatial half (see :mod:`benchmark.datasets.self_pair`).
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ from .base import DatasetSpec, PairedData
 
 _REGISTRY: dict[str, DatasetSpec] = {}
 _DISCOVERED = False
-_NOT_DATASET_MODULES = {"base", "io", "validation", "preprocessing", "embeddings"}
+_NOT_DATASET_MODULES = {"base", "io", "validation", "preprocessing", "embeddings", "download", "self_pair", "hvg"}
+
+#: Prefix of a dataset name that asks for a self-paired version of a spatial data set.
+SELF_PREFIX = "self:"
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     if spec.name in _REGISTRY and _REGISTRY[spec.name] != spec:
         raise ValueError(f"two datasets are registered as {spec.name!r}")
+    if spec.kind not in ("paired", "spatial"):
+        raise ValueError(f"dataset {spec.name!r}: kind must be 'paired' or 'spatial', not {spec.kind!r}")
     _REGISTRY[spec.name] = spec
     return spec
 
@@ -43,23 +50,57 @@ def all_datasets() -> dict[str, DatasetSpec]:
 
 def get_dataset_spec(name: str) -> DatasetSpec:
     specs = all_datasets()
-    if name not in specs:
-        raise UnknownNameError("dataset", name, list(specs))
-    return specs[name]
+    base = name[len(SELF_PREFIX):] if name.startswith(SELF_PREFIX) else name
+    if base not in specs:
+        valid = list(specs) + [SELF_PREFIX + n for n in specs]
+        raise UnknownNameError("dataset", name, valid)
+    return specs[base]
 
 
-def load_dataset(name: str, data_dir: str | Path | None = None) -> PairedData:
-    """Load a registered dataset; a missing file gives an :class:`InputError` naming it."""
+def load_dataset(
+    name: str,
+    data_dir: str | Path | None = None,
+    *,
+    verify: bool = False,
+    self_pair_seed: int = 0,
+    self_pair_fraction: float = 0.5,
+) -> PairedData:
+    """Load a registered dataset.
+
+    Parameters
+    ----------
+    name
+        A registered name, or ``self:NAME`` for a self-paired split of dataset ``NAME``.
+    data_dir
+        Where real data files are read from (default: :func:`benchmark.config.default_data_dir`).
+    verify
+        Check each file's sha256 against the manifest before reading it.
+    self_pair_seed, self_pair_fraction
+        Seed and reference fraction of the cell split of a ``self:`` dataset.
+
+    Raises
+    ------
+    InputError
+        A missing file (naming it and the folder searched), a wrong sha256, or a spatial-only
+        dataset asked for without ``self:``.
+    """
     spec = get_dataset_spec(name)
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-    missing = spec.missing_files(data_dir)
-    if missing:
+    spec.require_files(data_dir)
+    if verify:
+        spec.verify(data_dir)
+    want_self = name.startswith(SELF_PREFIX)
+    if spec.kind == "spatial" and not want_self:
         raise InputError(
-            f"dataset {name!r} needs {', '.join(str(m) for m in missing)}, which does not exist. "
-            f"Looked in the data directory {data_dir}; point --data-dir or $ST_IMPUTE_BENCH_DATA "
-            "at the folder that holds it."
+            f"dataset {name!r} is spatial-only (no scRNA-seq reference); run it as '{SELF_PREFIX}{name}', "
+            "which splits its cells into a reference half and a spatial half"
         )
-    return spec.loader(data_dir)
+    data = spec.loader(data_dir)
+    if want_self:
+        from .self_pair import make_self_pair
+
+        data = make_self_pair(data, seed=self_pair_seed, reference_fraction=self_pair_fraction)
+    return data
 
 
 def default_datasets() -> list[str]:
@@ -69,6 +110,7 @@ def default_datasets() -> list[str]:
 __all__ = [
     "DatasetSpec",
     "PairedData",
+    "SELF_PREFIX",
     "register_dataset",
     "all_datasets",
     "get_dataset_spec",

@@ -1,8 +1,21 @@
-"""Preprocessing schemes, applied identically to every method's input.
+"""Preprocessing schemes, applied identically to every method's input and to the scoring truth.
 
-The default, ``spage``, is the one the stImpute paper used for all methods (after SpaGE):
-divide each cell's counts by its total, multiply by the median total over the cells of that
-data set, and take ``log1p``. Spatial and reference data are normalised separately.
+Every scheme maps a cells x genes count matrix to a matrix of the same shape and depends only on
+the matrix it is given. That property is what keeps the harness leak-free: the spatial ``X`` a
+method sees is normalised over the training genes' counts alone, and the scoring truth over all
+shared genes (see ``benchmark/prepare.py``). Spatial and reference data are normalised separately.
+Cells with no counts stay zero in every scheme.
+
+* ``spage`` (default; the stImpute paper's, after SpaGE): divide each cell's counts by its
+  total, multiply by the median of the non-zero totals of that data set, ``log1p``.
+* ``tangram``: what Tangram maps on. ``tangram.pp_adatas`` (tangram-sc 1.0.4,
+  ``mapping_utils.pp_adatas``) changes no values: it drops all-zero genes, lowercases names,
+  records the shared genes and adds density priors. So the scheme is plain total-count scaling,
+  no log: counts / cell total x median total (``scanpy.pp.normalize_total`` with its default
+  target). The suite keeps all-zero genes (the gene set must not depend on the scheme).
+* ``scran``: pooled size factors after scran's ``computeSumFactors`` (Lun, Bach & Marioni 2016),
+  reimplemented here (no R), then ``log1p(counts / size factor)``. See :func:`scran_size_factors`
+  for exactly what is and is not the same as scran.
 """
 
 from __future__ import annotations
@@ -13,6 +26,42 @@ import numpy as np
 import scipy.sparse as sp
 
 from benchmark.errors import UnknownNameError
+
+#: Pool sizes of scran's computeSumFactors (its default ``sizes = seq(21, 101, 5)``).
+SCRAN_POOL_SIZES = tuple(range(21, 102, 5))
+#: Weight of the per-cell equations that make scran's linear system full rank (scran: sqrt(1e-6)).
+_SCRAN_LOW_WEIGHT = 1e-3
+
+
+def _as_float(counts):
+    if sp.issparse(counts):
+        x = sp.csr_matrix(counts, dtype=np.float32, copy=True)
+        totals = np.asarray(x.sum(axis=1)).ravel().astype(np.float64)
+    else:
+        x = np.array(counts, dtype=np.float32, copy=True)
+        totals = x.sum(axis=1, dtype=np.float64)
+    return x, totals
+
+
+def _scale_rows(x, scale: np.ndarray, log: bool):
+    if sp.issparse(x):
+        x = sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ x)
+        if log:
+            np.log1p(x.data, out=x.data)
+    else:
+        x *= scale[:, None].astype(np.float32)
+        if log:
+            np.log1p(x, out=x)
+    return x
+
+
+def _total_scale(totals: np.ndarray, target_sum: float | None) -> np.ndarray:
+    nonzero = totals > 0
+    if target_sum is None:
+        target_sum = float(np.median(totals[nonzero])) if nonzero.any() else 1.0
+    scale = np.zeros_like(totals, dtype=np.float64)
+    scale[nonzero] = target_sum / totals[nonzero]
+    return scale
 
 
 def normalize_spage(counts, *, target_sum: float | None = None):
@@ -27,28 +76,130 @@ def normalize_spage(counts, *, target_sum: float | None = None):
     target_sum
         Scale after dividing by the cell total; the median of the non-zero totals by default.
     """
-    if sp.issparse(counts):
-        x = sp.csr_matrix(counts, dtype=np.float32, copy=True)
-        totals = np.asarray(x.sum(axis=1)).ravel()
-    else:
-        x = np.array(counts, dtype=np.float32, copy=True)
-        totals = x.sum(axis=1)
-    nonzero = totals > 0
-    if target_sum is None:
-        target_sum = float(np.median(totals[nonzero])) if nonzero.any() else 1.0
-    scale = np.zeros_like(totals, dtype=np.float64)
-    scale[nonzero] = target_sum / totals[nonzero]
-    if sp.issparse(x):
-        x = sp.diags(scale.astype(np.float32)) @ x
-        x = sp.csr_matrix(x)
-        np.log1p(x.data, out=x.data)
-    else:
-        x *= scale[:, None].astype(np.float32)
-        np.log1p(x, out=x)
-    return x
+    x, totals = _as_float(counts)
+    return _scale_rows(x, _total_scale(totals, target_sum), log=True)
 
 
-PREPROCESSING: dict[str, Callable] = {"spage": normalize_spage}
+def normalize_tangram(counts, *, target_sum: float | None = None):
+    """Tangram-style input: counts / cell total x median total, without a log.
+
+    ``tangram.pp_adatas`` itself leaves values as they are (it filters all-zero genes and names);
+    this is the total-count scaling of ``scanpy.pp.normalize_total`` (default target: the median
+    of the non-zero totals). Cells with no counts stay zero.
+    """
+    x, totals = _as_float(counts)
+    return _scale_rows(x, _total_scale(totals, target_sum), log=False)
+
+
+def scran_size_factors(counts, sizes: tuple[int, ...] = SCRAN_POOL_SIZES) -> np.ndarray:
+    """Pooled size factors in the manner of scran's ``computeSumFactors`` (one cluster).
+
+    What is computed, step by step:
+
+    1. Cells with zero total get size factor 0 (they stay zero after normalisation) and take no
+       further part.
+    2. Each cell's counts are divided by its total, ``y_j = x_j / t_j``; the reference
+       pseudo-cell is the mean of these profiles, ``a``. Genes with ``a = 0`` are not used.
+    3. Cells are ordered by total on a ring (odd ranks ascending, then even ranks descending,
+       as scran does), and for every pool size ``s`` in ``sizes`` (at most the number of cells)
+       and every start position, the pool of ``s`` consecutive cells gets the estimate
+       ``r_P = median_g (sum_{j in P} y_jg / a_g)``.
+    4. The linear system ``sum_{j in P} theta_j = r_P`` over all pools, plus one low-weight
+       equation ``theta_j = 1`` per cell (scran adds the same kind of rows so that the system
+       has full rank), is solved by least squares. The normal equations are circulant in ring order (every window
+       of the ring is a pool), so they are solved exactly with FFTs; scran uses a QR
+       decomposition of the same system: same solution, different numerics.
+    5. Size factor ``s_j = theta_j t_j``, scaled to a mean of 1 over the non-empty cells.
+
+    Differences from scran, said plainly: no ``quickCluster`` pre-clustering (all cells are one
+    cluster, scran's default when ``clusters`` is not given), no ``min.mean`` gene filter beyond
+    dropping genes with zero mean, the low-weight equations have weight 1e-3 (scran: 1e-3 too,
+    ``sqrt(1e-6)``), and non-positive solutions (rare; scran warns) are replaced by the
+    library-size factor of that cell. With fewer non-empty cells than the smallest pool size,
+    the factors are library sizes scaled to mean 1 (scran refuses to run there).
+
+    Parameters
+    ----------
+    counts
+        Raw counts, cells x genes, dense or sparse.
+    sizes
+        Pool sizes.
+
+    Returns
+    -------
+    numpy.ndarray
+        One size factor per cell (0 for empty cells).
+    """
+    x, totals = _as_float(counts)
+    n = x.shape[0]
+    sf = np.zeros(n, dtype=np.float64)
+    live = np.nonzero(totals > 0)[0]
+    if live.size == 0:
+        return sf
+    lib = totals[live]
+    use_sizes = [s for s in sizes if s <= live.size]
+    if not use_sizes:
+        sf[live] = lib / lib.mean()
+        return sf
+    xl = x[live]
+    y = (sp.diags(1.0 / lib) @ sp.csr_matrix(xl, dtype=np.float64)).toarray() if sp.issparse(xl) \
+        else np.asarray(xl, dtype=np.float64) / lib[:, None]
+    ave = y.mean(axis=0)
+    keep = ave > 0
+    ratio = y[:, keep] / ave[keep]  # cells x genes, each row relative to the pseudo-cell
+    # ring order by library size: odd ranks going up, even ranks coming back down
+    rank = np.argsort(lib, kind="stable")
+    ring = np.concatenate([rank[0::2], rank[1::2][::-1]])
+    m = live.size
+    ring2 = np.concatenate([ring, ring])
+    csum = np.vstack([np.zeros((1, ratio.shape[1])), np.cumsum(ratio[ring2], axis=0)])
+    # The pools of one size are all m windows of the ring, so the normal equations are circulant
+    # in ring order: (A^T A)[i, j] = number of windows holding both i and j, a function of the ring
+    # distance alone, and A^T r is a circular box filter of the pool estimates. Both are solved
+    # exactly with FFTs (O(m log m)) instead of a sparse QR.
+    starts = np.arange(m)
+    first_row = np.zeros(m)
+    atr = np.zeros(m)
+    for size in use_sizes:
+        estimate = np.median(csum[starts + size] - csum[starts], axis=1)  # r_P of the window starting at p
+        first_row += np.maximum(0, size - starts) + np.maximum(0, size - (m - starts)) * (starts > 0)
+        box = np.zeros(m)
+        box[:size] = 1.0
+        atr += np.real(np.fft.ifft(np.fft.fft(estimate) * np.fft.fft(box)))  # sum of windows covering p
+    w2 = _SCRAN_LOW_WEIGHT**2  # the low-weight rows theta_j = 1 add w^2 I and w^2 * 1
+    eig = np.real(np.fft.fft(first_row)) + w2
+    theta_ring = np.real(np.fft.ifft(np.fft.fft(atr + w2) / eig))
+    theta = np.empty(m)
+    theta[ring] = theta_ring
+    est = theta * lib
+    bad = ~(est > 0)
+    if bad.any():  # scran warns about negative factors; fall back to this cell's library size
+        est[bad] = lib[bad] * np.median(est[~bad] / lib[~bad]) if (~bad).any() else lib[bad]
+    sf[live] = est / est.mean()
+    return sf
+
+
+def normalize_scran(counts):
+    """``log1p(counts / s)`` with the pooled size factors ``s`` of :func:`scran_size_factors`.
+
+    (scran's ``logNormCounts`` uses ``log2(x / s + 1)``; the natural log is used here so that
+    all schemes share one log base.)
+    """
+    x, _ = _as_float(counts)
+    sf = scran_size_factors(counts)
+    scale = np.zeros_like(sf)
+    scale[sf > 0] = 1.0 / sf[sf > 0]
+    return _scale_rows(x, scale, log=True)
+
+
+PREPROCESSING: dict[str, Callable] = {"spage": normalize_spage, "tangram": normalize_tangram, "scran": normalize_scran}
+
+#: One line per scheme, for help texts and docs.
+PREPROCESSING_SUMMARY = {
+    "spage": "counts / cell total x median total, log1p (the paper's, after SpaGE; default)",
+    "tangram": "counts / cell total x median total, no log (Tangram's input; pp_adatas changes no values)",
+    "scran": "log1p(counts / pooled size factor), scran computeSumFactors-style deconvolution, one cluster",
+}
 
 
 def get_preprocessing(name: str) -> Callable:

@@ -86,7 +86,8 @@ def harmonize_gene_case(data: PairedData) -> PairedData:
     if ref.var_names.duplicated().any():
         raise InputError("renaming reference genes to the spatial spelling would create duplicated gene names")
     emb = data.gene_embeddings
-    return PairedData(data.name, data.spatial, ref, data.label_key, data.spatial_key, emb, dict(data.meta))
+    return PairedData(data.name, data.spatial, ref, data.label_key, data.spatial_key, emb, dict(data.meta),
+                      data.duplicate_key)
 
 
 def validate_pair(
