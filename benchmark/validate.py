@@ -210,7 +210,7 @@ def check_metadata(cls) -> list[CheckResult]:
     info = getattr(cls, "info", None)
     if not isinstance(info, MethodInfo):
         out.append(CheckResult("info", FAIL, "the class has no `info = MethodInfo(...)` attribute",
-                               "add info = MethodInfo(name='...', summary='...') to the class body"))
+                               "how to fix: add info = MethodInfo(name='...', summary='...') to the class body"))
         return out
     name = info.name
     registry = all_methods()
@@ -218,29 +218,33 @@ def check_metadata(cls) -> list[CheckResult]:
         out.append(CheckResult("registered", PASS, f"registered as {name!r}"))
     elif name in registry:
         other = registry[name]
-        out.append(CheckResult("registered", FAIL, f"the name {name!r} is already taken by {other.__module__}.{other.__name__}",
-                               "choose another info.name"))
+        out.append(CheckResult("registered", FAIL,
+                               f"the name {name!r} is already taken by {other.__module__}.{other.__name__}",
+                               "how to fix: choose another info.name"))
     else:
         out.append(CheckResult("registered", FAIL, "the class is not registered, so the benchmark would never run it",
-                               "decorate it with @register (from benchmark.methods import register)"))
+                               "how to fix: decorate it with @register (from benchmark.methods import register)"))
 
     if isinstance(name, str) and _NAME_RE.match(name):
         out.append(CheckResult("name", PASS, f"name {name!r} is lower case without spaces"))
     else:
         out.append(CheckResult("name", FAIL, f"name {name!r} must be lower case letters, digits, '-', '_' or '.', "
-                               "without spaces", "e.g. name='my-method'"))
+                               "without spaces", "how to fix: e.g. name='my-method'"))
 
     summary = info.summary or ""
     if not summary.strip():
-        out.append(CheckResult("summary", FAIL, "info.summary is empty", "one line saying what the method does"))
+        out.append(CheckResult("summary", FAIL, "info.summary is empty",
+                               "how to fix: one line saying what the method does"))
     elif "\n" in summary or len(summary) >= 200:
         out.append(CheckResult("summary", FAIL, f"info.summary must be one line under 200 characters "
-                               f"(it has {len(summary)} characters)", "move the details into the class docstring"))
+                               f"(it has {len(summary)} characters)",
+                               "how to fix: move the details into the class docstring"))
     else:
         out.append(CheckResult("summary", PASS, f"summary is one line ({len(summary)} characters)"))
 
     if not info.preprocessing:
-        out.append(CheckResult("preprocessing", FAIL, "info.preprocessing is empty", "leave the default 'spage'"))
+        out.append(CheckResult("preprocessing", FAIL, "info.preprocessing is empty",
+                               "how to fix: leave the default 'spage'"))
 
     if info.requires:
         if info.install_hint:
@@ -249,7 +253,7 @@ def check_metadata(cls) -> list[CheckResult]:
         else:
             out.append(CheckResult("install_hint", FAIL, f"info.requires lists {list(info.requires)} but "
                                    "info.install_hint is empty, so a user who lacks them is not told what to install",
-                                   "e.g. install_hint='pip install mypkg'"))
+                                   "how to fix: e.g. install_hint='pip install mypkg'"))
     else:
         out.append(CheckResult("install_hint", PASS, "no optional dependencies declared"))
 
@@ -261,8 +265,10 @@ def check_metadata(cls) -> list[CheckResult]:
                                    f"(version {importlib.metadata.version(info.package)} goes into provenance)"))
         except importlib.metadata.PackageNotFoundError:
             status = FAIL if ok else SKIP
-            out.append(CheckResult("package", status, f"info.package={info.package!r} is not an installed distribution, "
-                                   "so its version cannot be recorded", "use the name pip installs (e.g. 'tangram-sc')"))
+            out.append(CheckResult("package", status,
+                                   f"info.package={info.package!r} is not an installed distribution, "
+                                   "so its version cannot be recorded",
+                                   "how to fix: use the name pip installs (e.g. 'tangram-sc')"))
 
     if info.variant_of is not None and info.variant_of not in registry:
         out.append(CheckResult("variant_of", FAIL, f"info.variant_of={info.variant_of!r} is not a registered method"))
@@ -270,13 +276,13 @@ def check_metadata(cls) -> list[CheckResult]:
     params = getattr(cls, "Params", None)
     if params is None or not dataclasses.is_dataclass(params):
         out.append(CheckResult("params", FAIL, "Params must be a dataclass nested in the class",
-                               "@dataclass\nclass Params:\n    k: int = 10"))
+                               "how to fix: @dataclass\nclass Params:\n    k: int = 10"))
     else:
         no_default = [f.name for f in dataclasses.fields(params)
                       if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
         if no_default:
             out.append(CheckResult("params", FAIL, f"parameter(s) {no_default} have no default; every parameter needs "
-                                   "one (the authors' published setting)", "e.g. k: int = 10"))
+                                   "one (the authors' published setting)", "how to fix: e.g. k: int = 10"))
         else:
             try:
                 defaults = cls().param_dict()
@@ -288,7 +294,7 @@ def check_metadata(cls) -> list[CheckResult]:
 
     if cls.fit_predict is Method.fit_predict:
         out.append(CheckResult("fit_predict", FAIL, "fit_predict is not implemented",
-                               "def fit_predict(self, task: ImputationTask) -> Prediction: ..."))
+                               "how to fix: def fit_predict(self, task: ImputationTask) -> Prediction: ..."))
     else:
         out.append(CheckResult("fit_predict", PASS, "fit_predict is implemented"))
 
@@ -299,6 +305,20 @@ def check_metadata(cls) -> list[CheckResult]:
         out.append(CheckResult("urls", WARN, "info.paper_url and info.code_url are empty; readers of the leaderboard "
                                "look for them"))
     return out
+
+
+def _shown_path(path: str) -> str:
+    """A path relative to the working directory when it lies below it (shorter to read)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
+def _short(text: str, max_lines: int = 4) -> str:
+    """The first lines of an exception message (numpy's array comparisons print dozens)."""
+    lines = [line for line in text.rstrip().splitlines() if line.strip()]
+    return "\n".join(lines[:max_lines] + (["..."] if len(lines) > max_lines else []))
 
 
 def _where(exc: BaseException, source: str) -> str:
@@ -322,7 +342,7 @@ def run_contract(cls, data=None, workdir: Path | None = None) -> list[CheckResul
     ok, reason = cls.availability()
     if not ok:
         return [CheckResult("contract", FAIL, f"the method is unavailable here, so it could not be run: {reason}",
-                            "install its dependencies, then validate again")]
+                            "how to fix: install its dependencies, then validate again")]
     data = data if data is not None else contract_data()
     prep = contract.prepare_pair(data)
     with tempfile.TemporaryDirectory(prefix="st-impute-validate-") as tmp:
@@ -337,7 +357,7 @@ def run_contract(cls, data=None, workdir: Path | None = None) -> list[CheckResul
                 check(cls, prep, base / name)
             except Exception as exc:  # noqa: BLE001 - reported to the method author
                 where = _where(exc, source)
-                detail = f"{type(exc).__name__}: {exc}".rstrip()
+                detail = _short(f"{type(exc).__name__}: {exc}")
                 if where:
                     detail += f"\n(raised at {where})"
                 if hint:
@@ -388,8 +408,8 @@ def validate(target: str, *, dataset: str | None = None, data_dir: Path | None =
     if added_cwd:  # `python -m` has it; a console script may not
         sys.path.insert(0, cwd)
     report = ValidationReport(target)
+    loaded: list[ModuleType] = []
     try:
-        loaded: list[ModuleType] = []
         for kind, what in _targets(target):
             try:
                 if kind == "file":
@@ -412,7 +432,8 @@ def validate(target: str, *, dataset: str | None = None, data_dir: Path | None =
         if not classes and not report.load_errors:
             report.load_errors.append(CheckResult(
                 "methods", FAIL, f"no Method subclass found in {target}",
-                "define a class deriving from benchmark.methods.base.Method and decorate it with @register"))
+                "how to fix: define a class deriving from benchmark.methods.base.Method and decorate it "
+                "with @register"))
         data = None
         if classes:
             if dataset:
@@ -425,7 +446,7 @@ def validate(target: str, *, dataset: str | None = None, data_dir: Path | None =
                 report.data_description = "a small built-in synthetic pair (120 spatial cells x 12 genes)"
         for cls in classes:
             info = getattr(cls, "info", None)
-            rep = MethodReport(cls.__name__, getattr(info, "name", "?"), inspect.getsourcefile(cls) or "")
+            rep = MethodReport(cls.__name__, getattr(info, "name", "?"), _shown_path(inspect.getsourcefile(cls) or ""))
             rep.checks.extend(check_metadata(cls))
             if not any(c.status == FAIL and c.name in {"info", "params"} for c in rep.checks):
                 rep.checks.extend(run_contract(cls, data))
@@ -436,9 +457,11 @@ def validate(target: str, *, dataset: str | None = None, data_dir: Path | None =
         if not keep_registered:
             registry._REGISTRY.clear()
             registry._REGISTRY.update(before)
-            for name in set(sys.modules) - modules_before:
-                if name.startswith("benchmark.methods._validate_"):
-                    del sys.modules[name]
+            # forget the author's modules too, so that validating again (after an edit) re-imports them
+            mine = {m.__name__ for m in loaded}
+            mine |= {n for n in sys.modules if n.startswith("benchmark.methods._validate_")}
+            for name in mine - modules_before:
+                sys.modules.pop(name, None)
     return report
 
 
