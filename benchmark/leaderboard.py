@@ -254,10 +254,12 @@ def collect_run(run_dir: Path) -> Leaderboard:
     summary = summary_table(results, jobs if not jobs.empty else None)
     rid = _run_id(run)
 
-    # spread of the primary metric: standard deviation of its per-fold (per-repeat) means
+    # spread of the primary metric: standard deviation of its per-fold (per-repeat) means; for
+    # the cell-split protocol, of the repeats' assembled matrices (folds r0, r1, ...)
     per_fold = results[(results["scope"] == PRIMARY[0]) & (results["metric"] == PRIMARY[1])
-                       & (results["stat"] == "mean") & (results["item"].astype(str) == "")
-                       & (results["fold"].astype(str) != "all")]
+                       & (results["stat"] == "mean") & (results["item"].astype(str) == "")]
+    fold = per_fold["fold"].astype(str)
+    per_fold = per_fold[(fold != "all") & ((per_fold["protocol"] != "cellsplit") | fold.str.fullmatch(r"r\d+"))]
     spread = per_fold.groupby(["dataset", "method"])["value"].std(ddof=1)
 
     methods_meta = run.get("methods") or {}
@@ -458,6 +460,16 @@ def _when(stamp: Any) -> str:
     return str(stamp)[:19].replace("T", " ") if stamp else "?"
 
 
+def _protocol_text(p: dict[str, Any]) -> str:
+    name = p.get("protocol") or "?"
+    if name == "kfold":
+        text = f"protocol kfold ({p.get('n_folds')} gene folds)"
+    else:
+        text = f"protocol {name} (hidden fraction {p.get('holdout_fraction')}, {p.get('repeats')} repeats)"
+    text += f", seeds {', '.join(map(str, p.get('seeds') or []))}, preprocessing {p.get('preprocessing')}"
+    return text + (", quick" if p.get("quick") else "")
+
+
 def _provenance_block(rid: str, run: dict[str, Any]) -> list[str]:
     pk = run.get("packages", {})
     key = ", ".join(f"{p} {pk[p]}" for p in ("python", "numpy", "pandas", "anndata", "scikit-learn", "torch")
@@ -467,7 +479,8 @@ def _provenance_block(rid: str, run: dict[str, Any]) -> list[str]:
     lines = [
         f"Run `{rid}`: {_when(run.get('started'))} to {_when(run.get('finished'))} UTC, "
         f"commit {_commit_text(commit)}, st-impute-bench {run.get('suite_version', '?')}, {key}; "
-        f"{mach.get('platform', '?')}, {mach.get('cpus', '?')} CPUs. Reproduce with:",
+        f"{mach.get('platform', '?')}, {mach.get('cpus', '?')} CPUs; {_protocol_text(run.get('protocol') or {})}. "
+        "Reproduce with:",
         "",
         "```bash",
     ]
