@@ -197,3 +197,12 @@ def test_dataset_option_runs_the_checks_on_a_registered_dataset(capsys):
     target = repo_root() / "docs" / "examples" / "example_method.py"
     assert main(["validate", str(target), "--dataset", "synthetic-small"]) == 0
     assert "contract checks run on dataset 'synthetic-small'" in capsys.readouterr().out
+
+
+def test_a_method_whose_dependency_is_missing_is_not_passed(tmp_path):
+    body = GOOD.replace('summary="reference mean of each gene"',
+                        'summary="needs a package", requires=("not_a_module_xyz",), install_hint="pip install xyz"')
+    report = validate(str(_write(tmp_path, "needs_pkg", body.replace("val-good", "val-needs"))))
+    contract = _checks(report, "val-needs")["contract"]
+    assert not report.ok and contract.status == FAIL
+    assert "missing optional dependency not_a_module_xyz; install with: pip install xyz" in contract.message
