@@ -8,7 +8,9 @@ import warnings
 from pathlib import Path
 
 from .config import DATA_DIR_ENV, default_data_dir
+from .datasets.preprocessing import PREPROCESSING_SUMMARY as PREPROCESSING_CHOICES
 from .errors import BenchmarkError
+from .splits import PROTOCOLS
 
 DESCRIPTION = """\
 Benchmark gene imputation methods for imaging-based spatial transcriptomics.
@@ -57,48 +59,70 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.set_defaults(func=cmd_run)
+    # Defaults are None here so that a flag given on the command line can be told apart from one
+    # left out, and override a --config file; the real defaults are RunConfig's (shown in the help).
+    run.add_argument("--config", type=Path, metavar="FILE.yaml",
+                     help="read run options from a YAML file (keys = option names with '_'; see docs/datasets.md); "
+                     "flags given here override it")
     g = run.add_argument_group("what to run")
-    g.add_argument("--datasets", nargs="+", metavar="NAME", default=[],
-                   help="registered datasets (default: the built-in 'synthetic'); see `ls datasets`")
-    g.add_argument("--methods", nargs="+", metavar="NAME", default=[],
+    g.add_argument("--datasets", nargs="+", metavar="NAME",
+                   help="registered datasets, or self:NAME for a self-paired split of a spatial set "
+                   "(default: the built-in 'synthetic'); see `ls datasets`")
+    g.add_argument("--methods", nargs="+", metavar="NAME",
                    help="registered methods, or 'all' for every available one (default: the controls and "
                    "stImpute, the methods implemented here); see `ls methods`")
-    g.add_argument("--method-param", action="append", type=_method_param, default=[], metavar="METHOD.PARAM=VALUE",
+    g.add_argument("--method-param", action="append", type=_method_param, metavar="METHOD.PARAM=VALUE",
                    help="override a method parameter, e.g. knn.k=10 (repeatable)")
-    g.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="SEED", help="seeds (default: 0)")
-    g.add_argument("--quick", action="store_true", help="let methods shorten training (each documents how)")
+    g.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
+                   help="seeds (default: 0); with several, summary.csv gives mean and sd over seeds")
+    g.add_argument("--quick", action="store_true", default=None,
+                   help="let methods shorten training (each documents how)")
 
     g = run.add_argument_group("protocol")
-    g.add_argument("--protocol", choices=["kfold", "holdout"], default="kfold",
-                   help="K-fold gene cross-validation (default) or held-out gene fraction with repeats")
-    g.add_argument("--folds", type=int, default=5, help="number of gene folds (default: 5)")
-    g.add_argument("--holdout-fraction", type=float, default=0.5, help="fraction of genes hidden (holdout protocol)")
-    g.add_argument("--repeats", type=int, default=3, help="random repeats (holdout protocol)")
-    g.add_argument("--preprocessing", default="spage", help="input normalisation given to all methods (default: spage)")
-    g.add_argument("--no-cluster", action="store_true", help="skip the Leiden cluster metrics")
-    g.add_argument("--cluster-resolution", type=float, default=1.0, help="Leiden resolution (default: 1.0)")
-    g.add_argument("--cluster-neighbors", type=int, default=15, help="neighbours of the kNN graph (default: 15)")
-    g.add_argument("--cluster-pcs", type=int, default=30, help="principal components (default: 30)")
+    g.add_argument("--protocol", choices=list(PROTOCOLS),
+                   help="kfold: K-fold gene cross-validation (default); holdout: a fraction of genes hidden, "
+                   "with repeats; cellsplit: a fraction of genes hidden and the cells partitioned into --folds "
+                   "folds, each predicted by its own job (see docs/protocol.md)")
+    g.add_argument("--folds", type=int, help="gene folds (kfold) or cell folds (cellsplit) (default: 5)")
+    g.add_argument("--holdout-fraction", type=float,
+                   help="fraction of genes hidden (holdout, cellsplit; default: 0.5)")
+    g.add_argument("--repeats", type=int, help="random repeats (holdout, cellsplit; default: 3)")
+    g.add_argument("--preprocessing", choices=list(PREPROCESSING_CHOICES),
+                   help="normalisation given to all methods and used for scoring: "
+                   + "; ".join(f"{k}: {v}" for k, v in PREPROCESSING_CHOICES.items()))
+    g.add_argument("--hvg", type=int, metavar="N",
+                   help="keep the N most highly variable shared genes, chosen on the reference before any split "
+                   "(scanpy 'seurat' flavour; the paper used 2000 for its large panels; default: all genes)")
+    g.add_argument("--no-cluster", action="store_true", default=None, help="skip the Leiden cluster metrics")
+    g.add_argument("--cluster-resolution", type=float, help="Leiden resolution (default: 1.0)")
+    g.add_argument("--cluster-neighbors", type=int, help="neighbours of the kNN graph (default: 15)")
+    g.add_argument("--cluster-pcs", type=int, help="principal components (default: 30)")
 
-    g = run.add_argument_group("your own data")
-    g.add_argument("--spatial", type=Path, metavar="FILE.h5ad", help="spatial counts (cells x genes)")
-    g.add_argument("--reference", type=Path, metavar="FILE.h5ad", help="scRNA-seq reference counts")
+    g = run.add_argument_group("data")
+    g.add_argument("--spatial", type=Path, metavar="FILE.h5ad", help="your spatial counts (cells x genes)")
+    g.add_argument("--reference", type=Path, metavar="FILE.h5ad", help="your scRNA-seq reference counts")
     g.add_argument("--name", help="dataset name for your files (default: the spatial file's stem)")
     g.add_argument("--label-key", help="obs column of the spatial file with cell types (for cluster metrics)")
     g.add_argument("--spatial-key", help="obsm key of the spatial file with coordinates")
     g.add_argument("--layer", help="layer holding raw counts, if X does not")
     g.add_argument("--embeddings", type=Path, metavar="FILE", help="genes x dims table (parquet/csv) of gene embeddings")
-    g.add_argument("--harmonize-gene-case", action="store_true",
+    g.add_argument("--harmonize-gene-case", action="store_true", default=None,
                    help="rename reference genes that match spatial genes only case-insensitively")
+    g.add_argument("--verify-data", action="store_true", default=None,
+                   help="check the sha256 of each registered dataset file against its manifest before reading it")
+    g.add_argument("--self-pair-seed", type=int, help="seed of the cell split of self:NAME datasets (default: 0)")
+    g.add_argument("--self-pair-fraction", type=float,
+                   help="fraction of cells put in the reference half of self:NAME datasets (default: 0.5)")
 
     g = run.add_argument_group("execution")
-    g.add_argument("--out", type=Path, default=Path("benchmark-results"), help="results folder (default: %(default)s)")
+    g.add_argument("--out", type=Path, help="results folder (default: benchmark-results)")
     g.add_argument("--cache-dir", type=Path, help="job cache (default: OUT/cache)")
     g.add_argument("--data-dir", type=Path, help=f"data directory (default: ${DATA_DIR_ENV} or {default_data_dir()})")
-    g.add_argument("--time-budget", type=float, default=1800.0, help="seconds per job before it is stopped (default: 1800)")
-    g.add_argument("--retry-failed", action="store_true", help="re-run jobs whose failure is cached")
-    g.add_argument("--no-isolation", action="store_true", help="run methods in this process (for debugging)")
-    g.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="device for torch methods")
+    g.add_argument("--time-budget", type=float, help="seconds per job before it is stopped (default: 1800)")
+    g.add_argument("--retry-failed", action="store_true", default=None, help="re-run jobs whose failure is cached")
+    g.add_argument("--no-isolation", action="store_true", default=None,
+                   help="run methods in this process (for debugging)")
+    g.add_argument("--device", choices=["cpu", "cuda", "auto"], help="device for torch methods (default: cpu)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
     emb = sub.add_parser(
@@ -122,7 +146,24 @@ def build_parser() -> argparse.ArgumentParser:
                         description="List what is registered and whether it is available.")
     ls.set_defaults(func=cmd_ls)
     ls.add_argument("what", choices=["methods", "datasets", "metrics"])
+    ls.add_argument("names", nargs="*", metavar="NAME",
+                    help="datasets only: show the full manifest entry of these datasets")
     ls.add_argument("--data-dir", type=Path, help="data directory to check dataset files in")
+    ls.add_argument("--long", action="store_true",
+                    help="datasets only: every manifest field (technology, counts, keys, source, citation, sha256)")
+    ls.add_argument("--verify", action="store_true",
+                    help="datasets only: check the sha256 of every available dataset file against the manifest")
+
+    dl = sub.add_parser(
+        "download", help="download public data files (resumable, sha256-checked)",
+        description="Download a public data file into the cache directory, resuming an interrupted download "
+        "(HTTP Range) and checking its sha256; entries with an extract step also write .h5ad files.",
+    )
+    dl.set_defaults(func=cmd_download)
+    dl.add_argument("names", nargs="*", metavar="NAME", help="entries to download (see --list)")
+    dl.add_argument("--list", action="store_true", help="list the entries: URL, sha256, what they hold")
+    dl.add_argument("--cache-dir", type=Path, help="where files go (default: $ST_IMPUTE_BENCH_CACHE or "
+                    "~/.cache/st-impute-bench/downloads)")
 
     lb = sub.add_parser(
         "leaderboard", help="rank methods per dataset: LEADERBOARD.md and leaderboard.json",
@@ -167,46 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args) -> int:
-    from .harness import RunConfig, UserData, run_benchmark
-    from .metrics import ClusterParams
+    from .harness import run_benchmark
     from .results import direction_note, format_summary
+    from .run_config import build_run_config
 
-    user = []
-    if args.spatial or args.reference:
-        if not (args.spatial and args.reference):
-            raise BenchmarkError("--spatial and --reference must be given together")
-        user.append(UserData(args.spatial, args.reference, args.name, args.label_key, args.spatial_key, args.layer,
-                             args.embeddings))
-    params: dict[str, dict] = {}
-    for method, param, value in args.method_param:
-        params.setdefault(method, {})[param] = value
-    cfg = RunConfig(
-        datasets=args.datasets,
-        methods=args.methods,
-        method_params=params,
-        protocol=args.protocol,
-        n_folds=args.folds,
-        holdout_fraction=args.holdout_fraction,
-        repeats=args.repeats,
-        seeds=args.seeds,
-        out=args.out,
-        cache_dir=args.cache_dir,
-        data_dir=args.data_dir,
-        quick=args.quick,
-        time_budget=args.time_budget,
-        isolate=not args.no_isolation,
-        retry_failed=args.retry_failed,
-        device=args.device,
-        preprocessing=args.preprocessing,
-        cluster=not args.no_cluster,
-        cluster_params=ClusterParams(args.cluster_neighbors, args.cluster_pcs, args.cluster_resolution),
-        user_data=user,
-        harmonize_gene_case=args.harmonize_gene_case,
-    )
+    cfg = build_run_config(args)  # --config file, overridden by the flags given
     result = run_benchmark(cfg, progress=not args.quiet)
     print()
     print(format_summary(result.summary))
-    print(f"\n({direction_note()} Means over cells/genes of the assembled 5-fold matrix.)"
+    print(f"\n({direction_note()} Means over cells/genes of the assembled {cfg.n_folds}-fold matrix"
+          + (", mean ± sd over seeds" if len(cfg.seeds) > 1 else "") + ".)"
           if cfg.protocol == "kfold" else f"\n({direction_note()})")
     if result.failures:
         print(f"\n{len(result.failures)} job(s) failed:")
@@ -250,16 +261,7 @@ def cmd_ls(args) -> int:
             where = mod if mod.startswith("entry point") else f"module methods/{mod}.py"
             print(f"\n{where} failed to load: {err.splitlines()[0]}")
     elif args.what == "datasets":
-        from .datasets import all_datasets
-
-        data_dir = args.data_dir or default_data_dir()
-        rows = []
-        for name, spec in all_datasets().items():
-            ok, reason = spec.availability(data_dir)
-            where = "built-in" if spec.builtin else str(data_dir)
-            rows.append((name + (" (default)" if spec.default else ""), "yes" if ok else "no", where,
-                         spec.summary + ("" if ok else f" [{reason}]")))
-        _print_table(("dataset", "available", "read from", "summary"), rows)
+        _ls_datasets(args)
     else:
         from .metrics import all_metrics
 
@@ -270,6 +272,69 @@ def cmd_ls(args) -> int:
                          f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]", f"{m.best:g}",
                          m.description))
         _print_table(("metric", "scope", "better", "bounds", "best", "definition"), rows)
+    return 0
+
+
+def _ls_datasets(args) -> None:
+    from .datasets import all_datasets, get_dataset_spec
+
+    data_dir = args.data_dir or default_data_dir()
+    specs = {n: get_dataset_spec(n) for n in args.names} if args.names else all_datasets()
+    if args.long or args.names:
+        for name, spec in specs.items():
+            print(f"== {name}")
+            for key, value in spec.manifest(data_dir).items():
+                if isinstance(value, dict):
+                    print(f"  {key}:")
+                    for f, sha in value.items():
+                        print(f"    {f}  sha256 {sha}")
+                else:
+                    print(f"  {key}: {'' if value is None else value}")
+            print()
+    else:
+        rows = []
+        for name, spec in specs.items():
+            ok, reason = spec.availability(data_dir)
+            where = "built-in" if spec.builtin else str(data_dir)
+            cells = f"{spec.n_spatial_cells or '?'}" + (f"/{spec.n_reference_cells}" if spec.n_reference_cells else "")
+            rows.append((name + (" (default)" if spec.default else ""), spec.kind, spec.technology,
+                         cells, str(spec.n_genes or "?"), spec.label_key or "-", spec.spatial_key or "-",
+                         spec.duplicate_key or "-", "yes" if ok else "no", where,
+                         spec.summary + ("" if ok else f" [{reason}]")))
+        _print_table(("dataset", "kind", "technology", "cells sp/ref", "genes", "labels", "coords", "dup flag",
+                      "available", "read from", "summary"), rows)
+        print("\nSpatial-only datasets run as self:NAME (a seeded split of their cells into a reference and a "
+              "spatial half).\n`ls datasets --long` or `ls datasets NAME` shows every manifest field.")
+    if args.verify:
+        print()
+        for name, spec in specs.items():
+            if spec.builtin or not spec.availability(data_dir)[0]:
+                continue
+            spec.verify(data_dir)  # raises, naming the file, on a mismatch
+            print(f"{name}: sha256 of {len(spec.files)} file(s) matches the manifest")
+
+
+def cmd_download(args) -> int:
+    from .datasets.download import DOWNLOADS, default_cache_dir, fetch
+
+    if args.list or not args.names:
+        rows = [(d.name, d.sha256 or "(none published)", d.url, d.description) for d in DOWNLOADS.values()]
+        _print_table(("name", "sha256", "url", "what"), rows)
+        print(f"\ncache directory: {args.cache_dir or default_cache_dir()}")
+        return 0
+    for name in args.names:
+        def progress(done, total, _state={"last": 0}):
+            if done - _state["last"] >= 1 << 22 or (total and done == total):
+                _state["last"] = done
+                print(f"\r{name}: {done / 2**20:.1f} MiB" + (f" of {total / 2**20:.1f}" if total else ""),
+                      end="", file=sys.stderr, flush=True)
+
+        path, extracted, sha = fetch(name, args.cache_dir, progress=progress)
+        print(file=sys.stderr)
+        verified = "verified" if DOWNLOADS[name].sha256 else "no published checksum to verify against"
+        print(f"{name}: {path} (sha256 {sha}, {verified})")
+        for p in extracted:
+            print(f"  wrote {p}")
     return 0
 
 

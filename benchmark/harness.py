@@ -25,7 +25,7 @@ from .provenance import git_commit, machine, package_versions
 from .results import summary_table, to_frame, write_results
 from .runner import Job, JobOutcome, load_cached, method_fingerprint, run_job, warm_imports
 from .scoring import score_clusters, score_expression, score_reliability
-from .splits import GeneSplit, holdout_gene_splits, kfold_gene_splits
+from .splits import PROTOCOLS, GeneSplit, cell_gene_splits, holdout_gene_splits, kfold_gene_splits
 
 
 @dataclass
@@ -66,6 +66,13 @@ class RunConfig:
     cluster_params: ClusterParams = field(default_factory=ClusterParams)
     user_data: list[UserData] = field(default_factory=list)
     harmonize_gene_case: bool = False
+    #: keep only this many highly variable shared genes (chosen on the reference; None: all)
+    hvg: int | None = None
+    #: check each registered dataset file's sha256 against the manifest before reading it
+    verify_data: bool = False
+    #: seed and reference fraction of the cell split of ``self:NAME`` datasets
+    self_pair_seed: int = 0
+    self_pair_fraction: float = 0.5
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -101,12 +108,54 @@ def _load_user_data(u: UserData) -> PairedData:
     )
 
 
-def make_splits(cfg: RunConfig, genes: list[str], seed: int) -> list[GeneSplit]:
+def make_splits(cfg: RunConfig, genes: list[str], seed: int, prep: PreparedData | None = None) -> list[GeneSplit]:
+    """The splits of one dataset and seed under ``cfg.protocol``.
+
+    ``prep`` is needed by the cell-split protocol (its cells and their duplicate groups).
+    """
     if cfg.protocol == "kfold":
         return kfold_gene_splits(genes, cfg.n_folds, seed)
     if cfg.protocol == "holdout":
         return holdout_gene_splits(genes, cfg.holdout_fraction, cfg.repeats, seed)
-    raise InputError(f"unknown protocol {cfg.protocol!r}; use 'kfold' or 'holdout'")
+    if cfg.protocol == "cellsplit":
+        if prep is None:
+            raise ValueError("the cellsplit protocol needs the prepared data (cells and duplicate groups)")
+        return cell_gene_splits(genes, list(prep.truth.index), prep.cell_groups(), cfg.n_folds,
+                                cfg.holdout_fraction, cfg.repeats, seed)
+    raise InputError(f"unknown protocol {cfg.protocol!r}; use one of {', '.join(PROTOCOLS)}")
+
+
+def _merge_cell_folds(outcomes: list[JobOutcome], cells: dict[str, pd.Index]) -> list[JobOutcome]:
+    """Cell-split protocol: join the K cell-fold jobs of each repeat into one outcome whose
+    prediction covers every spatial cell (label ``r<repeat>``), scored like a held-out repeat.
+
+    Its runtime is the sum over the folds, its peak memory the largest; if any fold failed the
+    merged outcome is failed (the failing jobs are in ``jobs.csv``). ``cells`` gives each dataset's
+    cell order, which the merged prediction follows."""
+    from dataclasses import replace
+
+    groups: dict[tuple, list[JobOutcome]] = {}
+    for o in outcomes:
+        s = o.job.split
+        groups.setdefault((o.job.dataset, o.job.method, o.job.seed, s.repeat), []).append(o)
+    merged = []
+    for outs in groups.values():
+        first = outs[0]
+        split = replace(first.job.split, index=first.job.split.repeat, cells=None)
+        job = replace(first.job, split=split)
+        ok = all(o.ok for o in outs)
+        runtimes = [o.runtime_s for o in outs if o.runtime_s is not None]
+        mems = [o.peak_memory_mb for o in outs if o.peak_memory_mb is not None]
+        merged.append(JobOutcome(
+            job, "ok" if ok else "failed", all(o.from_cache for o in outs),
+            sum(runtimes) if runtimes else None, max(mems) if mems else None,
+            None if ok else "a cell fold of this repeat failed",
+            pd.concat([o.prediction for o in outs], axis=0).loc[cells[first.job.dataset]] if ok else None,
+            pd.concat([o.confidence for o in outs], axis=1).mean(axis=1)
+            if ok and all(o.confidence is not None for o in outs) else None,
+            key=",".join(o.key for o in outs),
+        ))
+    return merged
 
 
 def resolve_methods(cfg: RunConfig) -> list[str]:
@@ -128,18 +177,29 @@ def resolve_methods(cfg: RunConfig) -> list[str]:
 def load_and_validate(cfg: RunConfig, data: list[PairedData] = ()) -> list[tuple[PairedData, list[str]]]:
     """Load every dataset of the run and validate it; raise before anything is written."""
     names = cfg.datasets if cfg.datasets or cfg.user_data or data else _defaults()
-    loaded = [load_dataset(name, cfg.data_dir) for name in names]
+    loaded = [load_dataset(name, cfg.data_dir, verify=cfg.verify_data, self_pair_seed=cfg.self_pair_seed,
+                           self_pair_fraction=cfg.self_pair_fraction) for name in names]
     loaded += [_load_user_data(u) for u in cfg.user_data]
     loaded += list(data)
     names = [d.name for d in loaded]
     if len(set(names)) != len(names):
         raise InputError(f"two datasets of this run have the same name: {names}; give --name")
     out = []
+    if cfg.protocol not in PROTOCOLS:
+        raise InputError(f"unknown protocol {cfg.protocol!r}; use one of {', '.join(PROTOCOLS)}")
     min_shared = cfg.n_folds if cfg.protocol == "kfold" else 2
     for data in loaded:
+        if data.reference is None:
+            raise InputError(f"dataset {data.name!r} has no reference; run a spatial-only dataset as 'self:NAME'")
         if cfg.harmonize_gene_case:
             data = harmonize_gene_case(data)
         genes = validate_pair(data, min_shared=min_shared, need_labels=cfg.cluster and data.label_key is not None)
+        if cfg.hvg is not None:  # chosen on the reference only, before any split
+            from .datasets.hvg import select_hvg
+
+            genes = select_hvg(data.reference, genes, cfg.hvg)
+            if len(genes) < min_shared:
+                raise InputError(f"--hvg {cfg.hvg} leaves {len(genes)} genes, fewer than the protocol needs ({min_shared})")
         out.append((data, genes))
     return out
 
@@ -170,7 +230,7 @@ def run_benchmark(cfg: RunConfig, data: list[PairedData] = (), *, progress: bool
     fingerprints = {m: method_fingerprint(get_method_class(m)) for m in methods}
     for prep in preps:
         for seed in cfg.seeds:
-            for split in make_splits(cfg, prep.shared, seed):
+            for split in make_splits(cfg, prep.shared, seed, prep):
                 for m in methods:
                     job = Job(prep.name, m, dict(sorted(cfg.method_params.get(m, {}).items())), split, seed, cfg.quick)
                     key = job.key(prep.fingerprint, fingerprints[m])
@@ -249,6 +309,8 @@ def _score(cfg: RunConfig, preps: list[PreparedData], outcomes: list[JobOutcome]
     from .scoring import score_grid, spatial_coordinates
     from .stats import bootstrap_ci_rows, write_paired_tests
 
+    if cfg.protocol == "cellsplit":  # score each repeat's assembled cells x hidden-genes matrix
+        outcomes = _merge_cell_folds(outcomes, {p.name: p.truth.index for p in preps})
     commit = git_commit()
     by_prep = {p.name: p for p in preps}
     coords = {p.name: spatial_coordinates(p.data, p.truth.index) for p in preps}  # (array or None, reason)
@@ -268,7 +330,7 @@ def _score(cfg: RunConfig, preps: list[PreparedData], outcomes: list[JobOutcome]
             if not o.ok:
                 continue
             genes = list(o.job.split.target_genes)
-            per_item = cfg.protocol == "holdout"
+            per_item = cfg.protocol in ("holdout", "cellsplit")
             for r in score_expression(prep.truth[genes], o.prediction[genes], per_item=per_item):
                 rows.append({**base, "fold": o.job.split.label, **r})
             xy, why = coords[dname]

@@ -70,22 +70,34 @@ def summary_table(results: pd.DataFrame, jobs: pd.DataFrame | None = None) -> pd
     """Dataset x method table of the mean of each core metric.
 
     For K-fold CV it uses the assembled matrix (``fold == "all"``); for held-out repeats the
-    mean over repeats. Values are averaged over seeds. Adds Li et al.'s ``accuracy_score`` (ranks
-    among the methods of each dataset in this table), the summed job time and failures.
+    mean over repeats; for the cell-split protocol the mean over the repeats' assembled matrices
+    (``fold == "r0"``, ...). Each seed's value is computed first; the table holds their mean over
+    seeds and, when a run has several seeds, their standard deviation (``<column>_sd``, ddof=1)
+    and ``n_seeds``. Adds Li et al.'s ``accuracy_score`` (ranks among the methods of each dataset
+    in this table), the summed job time and failures.
     """
     agg = results[(results["item"] == "") & (results["stat"].isin(["mean", "value"]))]
     agg = agg[agg["scope"].isin(["cell", "gene", "cluster"])]
     kfold = agg[(agg["protocol"] == "kfold") & (agg["fold"] == "all")]
     hold = agg[agg["protocol"] == "holdout"]
-    use = pd.concat([kfold, hold])
+    cells = agg[(agg["protocol"] == "cellsplit") & agg["fold"].astype(str).str.fullmatch(r"r\d+")]
+    use = pd.concat([kfold, hold, cells])
     if use.empty:
         table = pd.DataFrame()
     else:
         use = use.assign(column=use["scope"] + "_" + use["metric"])
-        table = use.pivot_table(index=["dataset", "method"], columns="column", values="value", aggfunc="mean")
+        per_seed = use.pivot_table(index=["dataset", "method", "seed"], columns="column", values="value",
+                                   aggfunc="mean")
+        grouped = per_seed.groupby(level=["dataset", "method"])
+        table = grouped.mean()
         cols = [f"{s}_{m}" for s, m in SUMMARY_METRICS if f"{s}_{m}" in table.columns]
         table = table[cols]
         table = _with_accuracy_score(table)
+        n_seeds = grouped.size()
+        if (n_seeds > 1).any():  # spread across seeds, next to each mean
+            sd = grouped.std(ddof=1)[cols].add_suffix("_sd")
+            order = [c for col in table.columns for c in (col, f"{col}_sd") if c in table.columns or c in sd]
+            table = table.join(sd)[order].assign(n_seeds=n_seeds)
     if jobs is not None and not jobs.empty:
         per = jobs.groupby(["dataset", "method"])
         extra = pd.DataFrame({
@@ -116,8 +128,16 @@ def format_summary(table: pd.DataFrame) -> str:
     if table.empty:
         return "(no results)"
     shown = table.copy()
+    for c in [c for c in shown.columns if f"{c}_sd" in shown.columns]:  # "mean ± sd" over seeds
+        mean, sd = shown[c], shown.pop(f"{c}_sd")
+        shown[c] = [("n/a" if pd.isna(m) else f"{m:.3f}") + ("" if pd.isna(d) else f" ± {d:.3f}")
+                    for m, d in zip(mean, sd)]
     for c in shown.columns:
-        if c == "failed_jobs":
+        if shown[c].dtype == object and c not in ("failed_jobs", "time_s", "peak_mem_mb"):
+            continue  # already formatted
+        if c == "n_seeds":
+            shown[c] = shown[c].fillna(0).astype(int)
+        elif c == "failed_jobs":
             shown[c] = shown[c].fillna(0).astype(int)
         elif c in ("time_s", "peak_mem_mb"):
             shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.1f}" if c == "time_s" else f"{v:.0f}")

@@ -20,6 +20,7 @@ import difflib
 from pathlib import Path
 from typing import Any, Callable
 
+from .datasets.preprocessing import PREPROCESSING
 from .errors import InputError
 from .splits import PROTOCOLS
 
@@ -143,7 +144,7 @@ FIELDS: dict[str, Validator] = {
     "folds": _int(2),
     "holdout_fraction": _float(0.0, 1.0, open_=True),
     "repeats": _int(1),
-    "preprocessing": _str,
+    "preprocessing": _choice(*PREPROCESSING),
     "hvg": _optional(_int(2)),
     "cluster": _bool,
     "cluster_resolution": _float(0.0),
@@ -288,9 +289,6 @@ def to_run_config(values: dict[str, Any]):
                                        values.get("cluster_resolution", cp.resolution))
     cfg.user_data = [UserData(u["spatial"], u["reference"], u.get("name"), u.get("label_key"), u.get("spatial_key"),
                               u.get("layer"), u.get("embeddings")) for u in values.get("user_data", [])]
-    from .datasets.preprocessing import get_preprocessing
-
-    get_preprocessing(cfg.preprocessing)  # an unknown scheme fails here, naming the valid ones
     return cfg
 
 

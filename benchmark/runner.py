@@ -45,19 +45,19 @@ class Job:
     quick: bool = False
 
     def key(self, fingerprint: str, method_fingerprint: str) -> str:
-        return stable_hash(
-            {
-                "data": fingerprint,
-                "method": self.method,
-                "method_code": method_fingerprint,
-                "params": self.params,
-                "train": list(self.split.train_genes),
-                "target": list(self.split.target_genes),
-                "seed": self.seed,
-                "quick": self.quick,
-            },
-            length=20,
-        )
+        fields = {
+            "data": fingerprint,
+            "method": self.method,
+            "method_code": method_fingerprint,
+            "params": self.params,
+            "train": list(self.split.train_genes),
+            "target": list(self.split.target_genes),
+            "seed": self.seed,
+            "quick": self.quick,
+        }
+        if self.split.cells is not None:  # cell-split protocol; absent otherwise, so older keys stay valid
+            fields["cells"] = list(self.split.cells)
+        return stable_hash(fields, length=20)
 
     def describe(self) -> str:
         return f"{self.dataset}/{self.method}/split {self.split.label}/seed {self.seed}"
@@ -119,7 +119,7 @@ def _execute(job: Job, prep: PreparedData, workdir: Path, time_budget: float | N
     task = prep.make_task(job.split, seed=job.seed, workdir=scratch, time_budget=time_budget, quick=job.quick,
                           device=device)
     if method.info.oracle:
-        raw = method.fit_predict_oracle(task, prep.truth.loc[:, list(job.split.target_genes)])
+        raw = method.fit_predict_oracle(task, prep.truth.loc[task.spatial.obs_names, list(job.split.target_genes)])
     else:
         raw = method.fit_predict(task)
     pred = raw.check(task)
@@ -191,6 +191,8 @@ def load_cached(jobdir: Path, job: Job, cell_index: pd.Index) -> JobOutcome | No
     if res.is_file():
         rec = json.loads(res.read_text())
         values = np.load(jobdir / PREDICTION_FILE)
+        if job.split.cells is not None:  # cell-split protocol: the job predicted its fold's cells only
+            cell_index = pd.Index(job.split.cells)
         pred = pd.DataFrame(values, index=cell_index, columns=rec["target_genes"])
         conf = None if rec.get("confidence") is None else pd.Series(rec["confidence"], index=rec["target_genes"])
         return JobOutcome(job, "ok", True, rec["runtime_s"], rec["peak_memory_mb"], None, pred, conf,
