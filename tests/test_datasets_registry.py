@@ -180,3 +180,35 @@ def test_download_file_url_resumes(tmp_path):
     assert (tmp_path / "out" / "copy.bin").read_bytes() == src.read_bytes()
     with pytest.raises(InputError, match="could not download"):
         download_file((tmp_path / "absent.bin").as_uri(), tmp_path / "out" / "absent.bin")
+
+
+def test_download_list_and_tissue_extract(tmp_path, capsys):
+    """`download --list` names every entry; the tissue-osmfish extract step turns an archive laid
+    out like the tissue-sc sdist (tests/data/*.txt) into .h5ad files (a fake archive: no network)."""
+    import io
+    import tarfile
+
+    import anndata as ad
+
+    from benchmark.datasets.download import DOWNLOADS
+
+    assert main(["download", "--list", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in DOWNLOADS) and DOWNLOADS["tissue-osmfish"].sha256 in out
+    files = {
+        "tests/data/Spatial_count.txt": "Gfap\tAldoc\n1\t0\n3\t2\n",
+        "tests/data/Locations.txt": "X\tY\n1.5\t2.0\n3.0\t4.5\n",
+        "tests/data/scRNA_count.txt": "\tc1\tc2\tc3\nGfap\t5\t0\t1\nAldoc\t0\t7\t2\nMbp\t1\t1\t1\n",
+    }
+    archive = tmp_path / "fake.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"tissue_sc-1.0.1/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    sp_path, ref_path = DOWNLOADS["tissue-osmfish"].extract(archive, tmp_path / "x")
+    sp, ref = ad.read_h5ad(sp_path), ad.read_h5ad(ref_path)
+    assert sp.shape == (2, 2) and list(sp.var_names) == ["Gfap", "Aldoc"] and sp.X[1, 0] == 3
+    assert np.allclose(sp.obsm["spatial"], [[1.5, 2.0], [3.0, 4.5]])
+    assert ref.shape == (3, 3) and list(ref.obs_names) == ["c1", "c2", "c3"] and ref.X[1, 1] == 7
