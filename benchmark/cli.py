@@ -124,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run methods in this process (for debugging)")
     g.add_argument("--device", choices=["cpu", "cuda", "auto"], help="device for torch methods (default: cpu)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--executor", choices=["serial", "dask"],
+                   help="run jobs one after another here (serial, default) or as tasks on a Dask cluster "
+                   "(a local one unless --scheduler is given); see docs/scaling.md")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --executor dask: join this running Dask scheduler (e.g. tcp://host:8786) "
+                   "instead of starting a local cluster; the cache folder must be visible to every worker")
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="with --executor dask and no --scheduler: workers of the local cluster (default: CPUs, at most 4)")
 
     emb = sub.add_parser(
         "embed-genes", help="compute gene embeddings from protein sequences with ESM-2 (fair-esm)",
@@ -203,8 +211,88 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--dataset", help="run the contract checks on this registered dataset "
                      "(default: a tiny built-in pair, seconds)")
     val.add_argument("--data-dir", type=Path, help="data directory for --dataset")
+    _add_scale_parser(sub)
+    rep = sub.add_parser(
+        "report", help="tables, figures and one self-contained HTML page from results folders",
+        description="Write a report of one or more results folders (several: e.g. a parameter sweep, or one "
+        "run per dataset): Markdown and CSV tables, PNG figures with SVG/PDF copies, and report.html, which "
+        "embeds every image and opens offline. See docs/reports.md for every file it writes.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  python -m benchmark report benchmark-results\n"
+        "  python -m benchmark report runs/k5 runs/k10 runs/k20 --out runs/report --genes Gad2 Slc17a7",
+    )
+    rep.set_defaults(func=cmd_report)
+    rep.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="results folder(s) of `run`")
+    rep.add_argument("--out", type=Path, help="report folder (default: RUN_DIR/report; required for several)")
+    rep.add_argument("--genes", nargs="+", metavar="GENE", help="genes of the spatial maps (default: the best, "
+                     "median and worst predicted)")
+    rep.add_argument("--n-genes", type=int, default=3, help="genes in the spatial maps when --genes is not given")
+    rep.add_argument("--formats", nargs="+", choices=["svg", "pdf"], default=["svg"],
+                     help="vector copies of each figure (default: svg)")
+    rep.add_argument("--no-umap", action="store_true", help="skip the UMAP figure (the slowest)")
+    rep.add_argument("--umap-max-cells", type=int, default=5000, help="cells per UMAP panel at most (default: 5000)")
     # New subcommands: add a parser here with ``set_defaults(func=cmd_...)`` and its ``cmd_...`` below.
     return parser
+
+
+SCALE_EPILOG = """\
+examples:
+  python -m benchmark scale --cells 10000 20000 --out scale-small         # the controls and stImpute
+  python -m benchmark scale --methods all --cells 10000 100000 1000000 --time-budget 57600 --memory-budget 12000
+  python -m benchmark scale --methods stimpute --device auto --cells 100000 1000000
+
+Writes OUT/scale.csv, OUT/scale.md, OUT/scale.png and OUT/scale.json; finished jobs are cached in
+OUT/cache, so the same command resumes an interrupted run. See docs/scaling.md.
+"""
+
+
+def _add_scale_parser(sub) -> None:
+    sc = sub.add_parser(
+        "scale", help="time and memory of methods against the number of spatial cells (built-in data)",
+        description="Generate built-in data of each size and run each method once (one gene fold) per size; "
+        "record wall time, peak resident memory and GPU memory; stop a method at the first size where it "
+        "fails (time, memory or crash). Writes a table and a log-log plot.",
+        epilog=SCALE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sc.set_defaults(func=cmd_scale)
+    sc.add_argument("--methods", nargs="+", metavar="NAME", default=[],
+                    help="methods, or 'all' (default: the controls and stImpute)")
+    sc.add_argument("--method-param", action="append", type=_method_param, default=[], metavar="METHOD.PARAM=VALUE",
+                    help="override a method parameter (repeatable)")
+    sc.add_argument("--cells", nargs="+", type=int, default=[10_000, 100_000, 1_000_000], metavar="N",
+                    help="spatial cell counts (default: 10000 100000 1000000)")
+    sc.add_argument("--genes", type=int, default=377, help="spatial panel genes (default: 377, the Xenium tonsil panel)")
+    sc.add_argument("--reference-cells", type=int, default=30_000, help="reference cells (default: 30000)")
+    sc.add_argument("--reference-only-genes", type=int, default=50, help="genes only in the reference (default: 50)")
+    sc.add_argument("--time-budget", type=float, default=3600.0, help="seconds per job (default: 3600; 0 = none)")
+    sc.add_argument("--memory-budget", type=float, default=12_000.0, metavar="MB",
+                    help="resident memory per job in MB (default: 12000; 0 = none)")
+    sc.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="device for torch methods")
+    sc.add_argument("--seed", type=int, default=0, help="seed of the data, the gene split and the methods")
+    sc.add_argument("--quick", action="store_true", help="let methods shorten training")
+    sc.add_argument("--retry-failed", action="store_true", help="re-run jobs whose failure is cached")
+    sc.add_argument("--out", type=Path, default=Path("scale-results"), help="output folder (default: %(default)s)")
+    sc.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def cmd_scale(args) -> int:
+    from .scale import ScaleConfig, per_method_summary, run_scale
+
+    params: dict[str, dict] = {}
+    for method, param, value in args.method_param:
+        params.setdefault(method, {})[param] = value
+    cfg = ScaleConfig(methods=args.methods, cells=args.cells, genes=args.genes, reference_cells=args.reference_cells,
+                      reference_only_genes=args.reference_only_genes, time_budget=args.time_budget or None,
+                      memory_budget_mb=args.memory_budget or None, device=args.device, out=args.out, seed=args.seed,
+                      quick=args.quick, method_params=params, retry_failed=args.retry_failed)
+    table = run_scale(cfg, progress=not args.quiet)
+    cols = ["method", "n_cells", "status", "runtime_s", "s_per_100k_cells", "peak_rss_mb", "gpu_peak_mb", "gene_css"]
+    print()
+    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print()
+    print(per_method_summary(table).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(f"\nresults: {args.out / 'scale.md'} (and scale.csv, scale.png, scale.json)")
+    return 0
 
 
 def cmd_run(args) -> int:
@@ -213,6 +301,12 @@ def cmd_run(args) -> int:
     from .run_config import build_run_config
 
     cfg = build_run_config(args)  # --config file, overridden by the flags given
+    if args.executor:
+        cfg.executor = args.executor
+    cfg.scheduler = args.scheduler or cfg.scheduler
+    cfg.dask_workers = args.workers or cfg.dask_workers
+    if (args.scheduler or args.workers) and cfg.executor != "dask":
+        raise BenchmarkError("--scheduler and --workers need --executor dask")
     result = run_benchmark(cfg, progress=not args.quiet)
     print()
     print(format_summary(result.summary))
@@ -245,6 +339,17 @@ def cmd_validate(args) -> int:
     from .validate import cmd_validate as run
 
     return run(args)
+
+
+def cmd_report(args) -> int:
+    from .reports import make_report
+
+    report = make_report(args.run_dirs, args.out, formats=tuple(args.formats), genes=args.genes,
+                         n_genes=args.n_genes, umap=not args.no_umap, umap_max_cells=args.umap_max_cells)
+    for note in report.notes:
+        print(f"note: {note}")
+    print(f"wrote {len(report.files)} files to {report.out}; open {report.html}")
+    return 0
 
 
 def cmd_ls(args) -> int:

@@ -73,6 +73,11 @@ class RunConfig:
     #: seed and reference fraction of the cell split of ``self:NAME`` datasets
     self_pair_seed: int = 0
     self_pair_fraction: float = 0.5
+    #: where jobs run: "serial" (this process) or "dask" (see benchmark/executors.py, docs/scaling.md)
+    executor: str = "serial"
+    #: Dask scheduler address to join; None starts a local cluster of ``dask_workers`` workers
+    scheduler: str | None = None
+    dask_workers: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -247,6 +252,7 @@ def run_benchmark(cfg: RunConfig, data: list[PairedData] = (), *, progress: bool
     jobs = _jobs_frame(outcomes)
     write_results(results, out, provenance)
     jobs.to_csv(out / "jobs.csv", index=False)
+    _write_predictions(out, preps, outcomes)
     summary = summary_table(results, jobs)
     summary.to_csv(out / "summary.csv")
     failures = [
@@ -276,22 +282,16 @@ def run_benchmark(cfg: RunConfig, data: list[PairedData] = (), *, progress: bool
 
 
 def _run_plan(plan, cfg: RunConfig, progress: bool) -> list[JobOutcome]:
-    from tqdm.auto import tqdm
+    from .executors import EXECUTORS, run_dask, run_serial
 
     warm_imports(sorted({job.method for _, job, _ in plan}))
-    outcomes = []
-    bar = tqdm(total=len(plan), desc="jobs", unit="job", disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    for prep, job, jobdir in plan:
-        bar.set_postfix_str(job.describe(), refresh=True)
-        cached = load_cached(jobdir, job, prep.truth.index) if jobdir.exists() else None
-        if cached is not None and not _should_retry(cached, cfg):
-            outcomes.append(cached)
-        else:
-            outcomes.append(run_job(job, prep, jobdir, time_budget=cfg.time_budget, isolate=cfg.isolate,
-                                    device=cfg.device))
-        bar.update(1)
-    bar.close()
-    return outcomes
+    common = dict(should_retry=lambda cached: _should_retry(cached, cfg), time_budget=cfg.time_budget,
+                  isolate=cfg.isolate, device=cfg.device, progress=progress)
+    if cfg.executor == "serial":
+        return run_serial(plan, **common)
+    if cfg.executor == "dask":
+        return run_dask(plan, scheduler=cfg.scheduler, n_workers=cfg.dask_workers, **common)
+    raise InputError(f"unknown executor {cfg.executor!r}; use one of {', '.join(EXECUTORS)}")
 
 
 def _should_retry(cached: JobOutcome, cfg: RunConfig) -> bool:
@@ -358,6 +358,85 @@ def _score(cfg: RunConfig, preps: list[PreparedData], outcomes: list[JobOutcome]
     rows.extend(bootstrap_ci_rows(rows))
     write_paired_tests(to_frame(rows), cfg.out)
     return rows
+
+
+PREDICTIONS_DIR = "predictions"
+PREDICTIONS_MAX_CELLS = 200_000
+
+
+def _write_predictions(out: Path, preps: list[PreparedData], outcomes: list[JobOutcome],
+                       max_cells: int = PREDICTIONS_MAX_CELLS) -> dict[str, Any]:
+    """Write ``OUT/predictions/<dataset>.h5ad``: measured and assembled predicted expression.
+
+    For the report's spatial maps, reliability curves and UMAP, which need whole matrices
+    rather than scores. ``X`` is the scoring truth (normalised over the shared genes);
+    ``obsm["spatial"]`` the coordinates and ``obs["label"]`` the known labels, where the dataset
+    has them; one layer ``<method>__seed<seed>`` per method and seed whose jobs together predict
+    every shared gene exactly once (a K-fold run where all folds succeeded), with the per-gene
+    confidence in ``var["confidence__<method>__seed<seed>"]`` when the method returns one.
+    Stored as float32 to stay small; a dataset above ``max_cells`` cells is skipped.
+    ``OUT/predictions/index.json`` says what was written and why anything was not.
+    """
+    import anndata as ad
+    import numpy as np
+
+    folder = Path(out) / PREDICTIONS_DIR
+    index: dict[str, Any] = {}
+    groups: dict[tuple[str, str, int], list[JobOutcome]] = {}
+    for o in outcomes:
+        groups.setdefault((o.job.dataset, o.job.method, o.job.seed), []).append(o)
+    for prep in preps:
+        entry: dict[str, Any] = {"file": None, "layers": [], "skipped": {}}
+        index[prep.name] = entry
+        n_cells = prep.truth.shape[0]
+        if n_cells > max_cells:
+            entry["note"] = f"not written: {n_cells} cells is above the limit of {max_cells}"
+            continue
+        layers: dict[str, np.ndarray] = {}
+        var = pd.DataFrame(index=pd.Index(prep.shared))
+        for (dname, mname, seed), outs in groups.items():
+            if dname != prep.name:
+                continue
+            key = f"{mname}__seed{seed}"
+            targets = [g for o in outs for g in o.job.split.target_genes]
+            if not all(o.ok for o in outs):
+                entry["skipped"][key] = "some jobs failed"
+            elif len(targets) != len(set(targets)) or set(targets) != set(prep.shared):
+                # held-out repeats predict a gene several times: there is no single assembled matrix
+                entry["skipped"][key] = "its splits do not predict every shared gene exactly once"
+            else:
+                assembled = pd.concat([o.prediction for o in outs], axis=1)
+                layers[key] = assembled.loc[prep.truth.index, prep.shared].to_numpy(dtype=np.float32)
+                if all(o.confidence is not None for o in outs):
+                    conf = pd.concat([o.confidence for o in outs])
+                    var[f"confidence__{key}"] = conf.reindex(prep.shared).to_numpy(dtype=np.float64)
+                entry["layers"].append({"layer": key, "method": mname, "seed": seed,
+                                        "params": outs[0].job.params})
+        if not layers:
+            entry["note"] = "not written: no method predicted every shared gene"
+            continue
+        obs = pd.DataFrame(index=pd.Index(prep.truth.index.astype(str)))
+        labels = prep.labels()
+        if labels is not None:
+            obs["label"] = pd.Categorical(labels.loc[prep.truth.index].astype("string").to_numpy())
+        adata = ad.AnnData(X=prep.truth.to_numpy(dtype=np.float32), obs=obs, var=var, layers=layers)
+        skey = prep.data.spatial_key
+        if skey and skey in prep.data.spatial.obsm:
+            coords = np.asarray(prep.data.spatial[prep.truth.index].obsm[skey], dtype=np.float32)
+            adata.obsm["spatial"] = coords[:, :2]
+        adata.uns["label_key"] = prep.data.label_key or ""
+        adata.uns["preprocessing"] = prep.preprocessing
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{prep.name}.h5ad.tmp"
+        adata.write_h5ad(tmp)
+        os.replace(tmp, folder / f"{prep.name}.h5ad")
+        entry["file"] = f"{prep.name}.h5ad"
+    for name, e in index.items():
+        if e["file"] is None:  # do not leave a previous run's matrices beside this run's scores
+            (folder / f"{name}.h5ad").unlink(missing_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)  # the index says why nothing was written, too
+    (folder / "index.json").write_text(json.dumps(index, indent=1, default=str))
+    return index
 
 
 def _jobs_frame(outcomes: list[JobOutcome]) -> pd.DataFrame:

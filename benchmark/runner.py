@@ -15,6 +15,7 @@ import os
 import resource
 import shutil
 import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ class Job:
 @dataclass
 class JobOutcome:
     job: Job
-    status: str  # "ok", "failed" or "timeout"
+    status: str  # "ok", "failed", "timeout" or "memory" (over the memory budget)
     from_cache: bool = False
     runtime_s: float | None = None
     peak_memory_mb: float | None = None
@@ -75,6 +76,7 @@ class JobOutcome:
     confidence: pd.Series | None = None
     info: dict[str, Any] = field(default_factory=dict)
     key: str = ""
+    gpu_peak_memory_mb: float | None = None  # torch.cuda.max_memory_allocated, when the job used CUDA
 
     @property
     def ok(self) -> bool:
@@ -105,6 +107,19 @@ def _peak_mb() -> float:
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(self_kb, child_kb) / 1024.0  # Linux reports KiB
+
+
+def _gpu_peak_mb() -> float | None:
+    """Peak GPU memory torch allocated in this process, or ``None`` if it never used CUDA."""
+    import sys
+
+    torch = sys.modules.get("torch")  # a method that never imported torch used no GPU through it
+    try:
+        if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+            return torch.cuda.max_memory_allocated() / 2**20
+    except Exception:  # noqa: BLE001 - a broken CUDA setup must not fail a finished job
+        pass
+    return None
 
 
 def _execute(job: Job, prep: PreparedData, workdir: Path, time_budget: float | None, device: str) -> dict[str, Any]:
@@ -142,6 +157,7 @@ def _execute(job: Job, prep: PreparedData, workdir: Path, time_budget: float | N
         "runtime_s": runtime,
         "peak_memory_mb": _peak_mb(),
         "baseline_memory_mb": baseline,
+        "gpu_peak_memory_mb": _gpu_peak_mb(),
         "method_version": type(method).package_version(),
     }
     return record
@@ -165,6 +181,8 @@ def _child_main(job, prep, tmpdir: Path, time_budget, device) -> None:  # runs i
     except BaseException as exc:  # noqa: BLE001 - every failure is recorded
         _write_json(tmpdir / FAILURE_FILE, _failure_record(job, "failed", exc))
         code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(code)
 
 
@@ -196,12 +214,13 @@ def load_cached(jobdir: Path, job: Job, cell_index: pd.Index) -> JobOutcome | No
         pred = pd.DataFrame(values, index=cell_index, columns=rec["target_genes"])
         conf = None if rec.get("confidence") is None else pd.Series(rec["confidence"], index=rec["target_genes"])
         return JobOutcome(job, "ok", True, rec["runtime_s"], rec["peak_memory_mb"], None, pred, conf,
-                          rec.get("info", {}), jobdir.name)
+                          rec.get("info", {}), jobdir.name, rec.get("gpu_peak_memory_mb"))
     fail = jobdir / FAILURE_FILE
     if fail.is_file():
         rec = json.loads(fail.read_text())
         return JobOutcome(job, rec["status"], True, rec.get("runtime_s"), rec.get("peak_memory_mb"), rec["error"],
-                          key=jobdir.name, info={"time_budget": rec.get("time_budget")})
+                          key=jobdir.name, info={"time_budget": rec.get("time_budget"),
+                                                 "memory_budget_mb": rec.get("memory_budget_mb")})
     return None
 
 
@@ -232,12 +251,19 @@ def run_job(
     time_budget: float | None = None,
     isolate: bool = True,
     device: str = "cpu",
+    memory_budget_mb: float | None = None,
 ) -> JobOutcome:
     """Run ``job`` and store its outcome in ``jobdir`` (which must not hold a finished job).
 
     With ``isolate`` (the default) the method runs in a forked process: a crash, a memory
     blow-up or a time-out kills only that process and is recorded as a failure. Without it
     the method runs in this process, and the time budget is enforced with ``SIGALRM``.
+
+    ``memory_budget_mb`` (isolated jobs only) caps the resident memory of the job's process and
+    its children, sampled a few times a second: a job above it is killed and recorded with
+    status ``"memory"``. Resident memory includes the pages the job shares with this process
+    since the fork (its input data), as ``peak_memory_mb`` does. A cap on address space
+    (``RLIMIT_AS``) is not used because torch and CUDA reserve far more address space than they use.
     """
     jobdir = Path(jobdir)
     if jobdir.exists():
@@ -249,19 +275,25 @@ def run_job(
     tmpdir.mkdir(parents=True)
     t0 = time.perf_counter()
     if isolate:
-        import multiprocessing as mp
-
-        proc = mp.get_context("fork").Process(target=_child_main, args=(job, prep, tmpdir, time_budget, device))
-        proc.start()
-        proc.join(timeout=time_budget)
-        if proc.is_alive():
-            _kill_group(proc.pid)
-            proc.join()
+        # os.fork rather than multiprocessing: it also works inside daemonic processes (a Dask
+        # worker), and the parent's polling loop enforces the time and memory budgets.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            try:
+                _child_main(job, prep, tmpdir, time_budget, device)
+            finally:
+                os._exit(1)
+        code, over = _watch(pid, t0, time_budget, memory_budget_mb)
+        if over == "timeout":
             _write_json(tmpdir / FAILURE_FILE, _failure_record(
                 job, "timeout", f"exceeded the time budget of {time_budget:g} s",
                 runtime_s=time.perf_counter() - t0, time_budget=time_budget))
+        elif over is not None:  # memory: the message says how much
+            _write_json(tmpdir / FAILURE_FILE, _failure_record(
+                job, "memory", over, runtime_s=time.perf_counter() - t0, memory_budget_mb=memory_budget_mb))
         elif not (tmpdir / RESULT_FILE).exists() and not (tmpdir / FAILURE_FILE).exists():
-            code = proc.exitcode
             why = (f"killed by signal {-code}" + (" (likely out of memory)" if code == -signal.SIGKILL else "")
                    if code is not None and code < 0 else f"exited with code {code}")
             tail = _log_tail(tmpdir / LOG_FILE)
@@ -275,6 +307,38 @@ def run_job(
     assert outcome is not None
     outcome.from_cache = False
     return outcome
+
+
+def _watch(pid: int, t0: float, time_budget: float | None, memory_budget_mb: float | None) -> tuple[int, str | None]:
+    """Wait for the forked job ``pid``; kill its process group when it runs over a budget.
+
+    Returns the exit code (negative: killed by that signal) and ``None``, ``"timeout"`` or a
+    message saying the memory budget was exceeded.
+    """
+    import psutil
+
+    delay = 0.02
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status), None
+        if time_budget is not None and time.perf_counter() - t0 > time_budget:
+            _kill_group(pid)
+            os.waitpid(pid, 0)
+            return -signal.SIGKILL, "timeout"
+        if memory_budget_mb is not None:
+            try:
+                proc = psutil.Process(pid)
+                rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+            except psutil.Error:  # exited between the calls; the next waitpid collects it
+                rss = 0
+            if rss / 2**20 > memory_budget_mb:
+                _kill_group(pid)
+                os.waitpid(pid, 0)
+                return -signal.SIGKILL, (f"exceeded the memory budget of {memory_budget_mb:g} MB "
+                                         f"(resident memory {rss / 2**20:.0f} MB)")
+        time.sleep(delay)
+        delay = min(0.25, delay * 1.5)  # short jobs finish fast, long ones are polled 4 times a second
 
 
 def _run_inline(job, prep, tmpdir: Path, time_budget, device, t0) -> None:

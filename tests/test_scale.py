@@ -1,0 +1,113 @@
+"""`benchmark scale`: lean data generator, memory and time budgets, stop-at-failure, outputs, resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from benchmark.cli import main
+from benchmark.datasets.synthetic import make_synthetic_pair
+from benchmark.errors import InputError
+from benchmark.scale import ScaleConfig, growth_exponent, make_scale_data, prepare_lean, run_scale
+
+TINY = dict(genes=10, reference_cells=150, reference_only_genes=5)
+
+
+def test_lean_generator_is_sparse_float32_and_shares_everything_but_the_spatial_draws():
+    kw = dict(n_spatial=700, n_reference=120, n_shared=12, n_reference_only=4, seed=5)
+    dense = make_synthetic_pair(**kw)
+    lean = make_synthetic_pair(**kw, lean=True, chunk_cells=256)  # several chunks
+    x = lean.spatial.X
+    assert sp.issparse(x) and x.format == "csr" and x.dtype == np.float32
+    assert x.shape == dense.spatial.X.shape
+    assert (np.asarray(x.sum(axis=1)).ravel() > 0).all()  # every cell has a count
+    # the reference, the layout and the cell types are the same draws
+    np.testing.assert_array_equal(lean.reference.X, dense.reference.X)
+    np.testing.assert_array_equal(lean.spatial.obsm["spatial"], dense.spatial.obsm["spatial"])
+    assert (lean.spatial.obs["cell_type"].astype(str) == dense.spatial.obs["cell_type"].astype(str)).all()
+    assert (lean.spatial.obs["layer"].astype(str) == dense.spatial.obs["layer"].astype(str)).all()
+    # same model: total counts agree in distribution (means within 5%)
+    assert abs(x.sum() / dense.spatial.X.sum() - 1) < 0.05
+    again = make_synthetic_pair(**kw, lean=True, chunk_cells=256)
+    assert (again.spatial.X != x).nnz == 0  # seeded
+
+
+def test_lean_prepare_truth_is_the_harness_truth_of_the_target_genes():
+    from benchmark.contract import prepare_pair
+
+    data = make_scale_data(200, ScaleConfig(**TINY))
+    targets = list(data.spatial.var_names[:3])
+    lean = prepare_lean(data, targets)
+    full = prepare_pair(data)
+    assert (lean.truth.dtypes == np.float32).all()
+    np.testing.assert_allclose(lean.truth.to_numpy(), full.truth[targets].to_numpy(), rtol=1e-6, atol=1e-6)
+    assert lean.fingerprint == full.fingerprint
+
+
+def test_scale_run_table_outputs_and_resume(tmp_path):
+    cfg = ScaleConfig(methods=["mean", "knn"], cells=[240, 120], out=tmp_path, **TINY)
+    table = run_scale(cfg, progress=False)
+    assert list(table["n_cells"]) == [120, 240, 120, 240]  # per method, increasing sizes
+    assert (table["status"] == "ok").all()
+    assert np.allclose(table["s_per_100k_cells"], table["runtime_s"] / table["n_cells"] * 1e5)
+    assert (table["peak_rss_mb"] > 0).all() and table["gene_css"].between(-1, 1).all()
+    for f in ("scale.csv", "scale.md", "scale.png", "scale.json"):
+        assert (tmp_path / f).is_file()
+    prov = json.loads((tmp_path / "scale.json").read_text())
+    assert prov["git_commit"] and "numpy" in prov["packages"] and prov["machine"]["cpus"]
+    assert {r["method"] for r in prov["summary"]} == {"mean", "knn"}
+    md = (tmp_path / "scale.md").read_text()
+    assert "| knn | 240 | ok |" in md and "s / 100k cells" in md
+    again = run_scale(cfg, progress=False)
+    assert again["from_cache"].all()
+    pd.testing.assert_series_equal(again["gene_css"], table["gene_css"])
+
+
+def test_memory_budget_stops_a_method_and_larger_sizes_are_skipped(tmp_path):
+    # 1 MB is below any Python process: the watchdog must kill the job and record it
+    cfg = ScaleConfig(methods=["mean"], cells=[100, 200], memory_budget_mb=1, out=tmp_path, **TINY)
+    table = run_scale(cfg, progress=False)
+    first, second = table.iloc[0], table.iloc[1]
+    assert first["status"] == "memory" and "memory budget of 1 MB" in first["error"]
+    assert second["status"] == "skipped" and "memory at 100 cells" in second["error"]
+    # a cached memory failure is re-run when the budget grows, and then succeeds
+    cfg.memory_budget_mb = 50_000
+    table = run_scale(cfg, progress=False)
+    assert (table["status"] == "ok").all()
+
+
+def test_time_budget_is_recorded_as_timeout(tmp_path):
+    cfg = ScaleConfig(methods=["knn"], cells=[100], time_budget=0.01, out=tmp_path, **TINY)
+    row = run_scale(cfg, progress=False).iloc[0]
+    assert row["status"] == "timeout" and np.isnan(row["s_per_100k_cells"])
+
+
+def test_growth_exponent_of_linear_and_quadratic_times():
+    t = pd.DataFrame({"method": ["a"] * 3 + ["b"] * 3, "n_cells": [1e3, 1e4, 1e5] * 2, "status": "ok",
+                      "runtime_s": [1, 10, 100, 1, 100, 10_000]})
+    assert growth_exponent(t, "a") == pytest.approx(1.0)
+    assert growth_exponent(t, "b") == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("kw,msg", [(dict(cells=[5]), "at least 10 cells"), (dict(genes=3), "--genes"),
+                                    (dict(memory_budget_mb=-1), "--memory-budget")])
+def test_bad_configuration(kw, msg, tmp_path):
+    with pytest.raises(InputError, match=msg):
+        run_scale(ScaleConfig(methods=["mean"], out=tmp_path, **{**TINY, **kw}), progress=False)
+
+
+def test_oracle_is_refused(tmp_path):
+    with pytest.raises(InputError, match="oracle"):
+        run_scale(ScaleConfig(methods=["truth"], cells=[100], out=tmp_path, **TINY), progress=False)
+
+
+def test_cli(tmp_path, capsys):
+    code = main(["scale", "--methods", "mean", "--cells", "100", "--genes", "10", "--reference-cells", "100",
+                 "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    assert "s_per_100k_cells" in capsys.readouterr().out
+    assert main(["scale", "--methods", "nope", "--cells", "100", "--out", str(tmp_path / "x"), "--quiet"]) == 2
