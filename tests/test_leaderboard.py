@@ -1,0 +1,226 @@
+"""Leaderboard: the committed page is current, ranking, failures, provenance, reference import; CI workflow."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from benchmark import leaderboard as lbm
+from benchmark.cli import main
+from benchmark.config import repo_root
+from benchmark.datasets.synthetic import make_synthetic_pair
+from benchmark.harness import RunConfig, run_benchmark
+from benchmark.methods.base import Method, MethodInfo
+from benchmark.task import ImputationTask, Prediction
+
+from _helpers import registered
+
+WORKFLOW = repo_root() / ".github" / "workflows" / "leaderboard.yml"
+
+
+# -- the committed leaderboard ------------------------------------------------------------------
+
+def test_committed_leaderboard_matches_the_reference():
+    """CI (pytest via .ci/run) fails here when LEADERBOARD.md or leaderboard.json is stale."""
+    ref = lbm.load_reference()
+    md, js = lbm.repo_outputs()
+    stale = lbm.stale_files(ref, md, js)
+    assert not stale, (f"{[str(p) for p in stale]} differ from a rendering of leaderboard/reference/; "
+                       "run `python -m benchmark leaderboard` and commit the result")
+
+
+def test_committed_reference_is_small_aggregated_and_covers_real_and_builtin_data():
+    ref = lbm.load_reference()
+    assert {"osmfish", "synthetic"} <= set(ref.tables)
+    for name, table in ref.tables.items():
+        assert table["method"].is_unique and len(table) < 100, name
+        assert {"mean", "knn", "stimpute"} <= set(table["method"]), name
+        assert set(table["run"]) <= set(ref.runs)
+    size = sum(p.stat().st_size for p in lbm.reference_dir().iterdir())
+    assert size < 200_000, f"the reference should hold aggregates only, it has {size} bytes"
+    readme = (repo_root() / "README.md").read_text()
+    assert "LEADERBOARD.md" in readme, "the README links the leaderboard"
+
+
+# -- a tiny run with a control, a neighbour method, a failing method and a variant ---------------
+
+@dataclass
+class _NoParams:
+    pass
+
+
+class _Broken(Method):
+    info = MethodInfo(name="lb-broken", summary="always fails")
+    Params = _NoParams
+
+    def fit_predict(self, task: ImputationTask) -> Prediction:
+        raise RuntimeError("out of ideas | pipe")
+
+
+class _KnnVariant(Method):
+    info = MethodInfo(name="lb-knn-variant", summary="knn variant", variant_of="knn")
+    Params = _NoParams
+
+    def fit_predict(self, task: ImputationTask) -> Prediction:
+        from benchmark.methods import get_method
+
+        return get_method("knn", k=5).fit_predict(task)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lb") / "run"
+    pair = make_synthetic_pair(n_spatial=200, n_reference=250, n_shared=12, n_reference_only=10, n_types=3,
+                               n_modules=3, seed=3, name="tiny")
+    with registered(_Broken, _KnnVariant):
+        run_benchmark(RunConfig(methods=["mean", "knn", "lb-broken", "lb-knn-variant"], n_folds=3, out=out,
+                                isolate=False), [pair], progress=False)
+        lb = lbm.collect([out])  # kinds come from the registry, read while the test methods are registered
+    return out, lb
+
+
+def test_ranking_failures_variants_and_provenance(tiny_run):
+    out, lb = tiny_run
+    table = lb.tables["tiny"]
+    summary = pd.read_csv(out / "summary.csv", index_col=[0, 1])
+    by = table.set_index("method")
+    # values are the run's own summary, rounded to 6 significant digits
+    assert by.loc["knn", "gene_pcc"] == pytest.approx(summary.loc[("tiny", "knn"), "gene_pcc"], rel=1e-5)
+    assert by.loc["lb-broken", "status"] == "failed" and by.loc["lb-broken", "failed_jobs"] == 3
+    assert "RuntimeError: out of ideas" in by.loc["lb-broken", "error"]
+    assert by.loc["lb-knn-variant", "kind"] == "variant" and by.loc["mean", "kind"] == "control"
+
+    md = lbm.render_markdown(lb)
+    section = md.split("## tiny", 1)[1]
+    main_table = section.split("Ablations and variants", 1)[0]
+    rows = [line for line in main_table.splitlines() if line.startswith("| ") and "`" in line]
+    # knn predicts cell-to-cell variation, mean does not (gene PCC exactly 0): knn ranks first
+    assert rows[0].startswith("| 1 | `knn` (control)") and rows[1].startswith("| 2 | `mean` (control)")
+    assert rows[2].startswith("| – | `lb-broken`")
+    assert "failed (3/3 jobs): RuntimeError: out of ideas \\| pipe" in rows[2]  # the pipe is escaped
+    assert "lb-knn-variant" not in main_table and "`lb-knn-variant`" in section.split("Ablations and variants")[1]
+    # provenance: the run's commit, its dates, and (a Python-API run) a command rebuilt from its config
+    run = json.loads((out / "run.json").read_text())
+    assert run["git_commit"].removesuffix("+dirty") in md and run["started"][:10] in md
+    assert "python -m benchmark run --methods mean knn lb-broken lb-knn-variant --folds 3" in md
+    assert "['tiny'] were passed to `run_benchmark` as objects" in md
+
+    doc = json.loads(lbm.render_json(lb))
+    rows = {r["method"]: r for r in doc["datasets"]["tiny"]["rows"]}
+    assert rows["knn"]["rank"] == 1 and rows["lb-broken"]["rank"] is None and rows["lb-knn-variant"]["rank"] is None
+    assert rows["lb-broken"]["metrics"]["gene_pcc"] is None and rows["lb-broken"]["failed_jobs"] == 3
+    prov = rows["knn"]["provenance"]
+    assert prov["git_commit"] == run["git_commit"] and prov["started"] == run["started"]
+    assert prov["packages"]["numpy"] == run["packages"]["numpy"] and prov["command"].startswith("python -m benchmark")
+    assert doc["primary_metric"]["key"] == "gene_pcc"
+
+
+def test_rendering_is_deterministic_and_survives_the_reference_round_trip(tiny_run, tmp_path):
+    _, lb = tiny_run
+    lbm.save_reference(lb, tmp_path / "ref")
+    back = lbm.load_reference(tmp_path / "ref")
+    assert lbm.render_markdown(back) == lbm.render_markdown(lb) == lbm.render_markdown(lb)
+    assert lbm.render_json(back) == lbm.render_json(lb)
+    assert sorted(p.name for p in (tmp_path / "ref").iterdir()) == ["reference.json", "tiny.csv"]
+
+
+def test_cli_update_reference_replace_merge_and_check(tiny_run, tmp_path, capsys):
+    out, lb = tiny_run
+    ref, page = tmp_path / "ref", tmp_path / "page"
+    # a reference holding another dataset and a method the run does not have
+    other = lb.tables["tiny"].copy()
+    other.loc[other["method"] == "mean", "method"] = "only-in-reference"
+    lbm.save_reference(lbm.Leaderboard({"tiny": other, "elsewhere": other.copy()}, lb.runs, {}), ref)
+
+    with registered(_Broken, _KnnVariant):
+        assert main(["leaderboard", str(out), "--update-reference", "--merge", "--reference-dir", str(ref),
+                     "--out", str(page)]) == 0
+        merged = lbm.load_reference(ref)
+        assert "only-in-reference" in set(merged.tables["tiny"]["method"]) and "elsewhere" in merged.tables
+        assert main(["leaderboard", str(out), "--update-reference", "--reference-dir", str(ref),
+                     "--out", str(page)]) == 0
+    replaced = lbm.load_reference(ref)
+    assert "only-in-reference" not in set(replaced.tables["tiny"]["method"])  # the run's dataset was replaced
+    assert "elsewhere" in replaced.tables  # datasets the run did not cover stay
+    assert (page / "LEADERBOARD.md").read_text() == lbm.render_markdown(replaced)
+
+    assert main(["leaderboard", "--check", "--reference-dir", str(ref), "--out", str(page)]) == 0
+    (page / "LEADERBOARD.md").write_text((page / "LEADERBOARD.md").read_text().replace("knn", "knn2"))
+    assert main(["leaderboard", "--check", "--reference-dir", str(ref), "--out", str(page)]) == 1
+    assert "out of date" in capsys.readouterr().out
+
+
+def test_leaderboard_of_a_run_is_written_beside_it(tiny_run, tmp_path):
+    out, _ = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("cache"))
+    assert main(["leaderboard", str(copy)]) == 0
+    assert "## tiny" in (copy / "LEADERBOARD.md").read_text()
+    assert json.loads((copy / "leaderboard.json").read_text())["datasets"]["tiny"]["rows"]
+
+
+def test_bad_input_is_named(tmp_path, capsys):
+    assert main(["leaderboard", str(tmp_path)]) == 2
+    assert "has no run.json" in capsys.readouterr().err
+    assert main(["leaderboard", "--reference-dir", str(tmp_path / "nothing"), "--out", str(tmp_path)]) == 2
+    assert "--update-reference" in capsys.readouterr().err
+
+
+# -- the hosted-CI workflow -----------------------------------------------------------------------
+
+def _check_jsonschema() -> str:
+    exe = Path(sys.executable).with_name("check-jsonschema")
+    found = str(exe) if exe.is_file() else shutil.which("check-jsonschema")
+    assert found, "check-jsonschema is in the 'test' extra: pip install -c constraints.txt -e '.[test]'"
+    return found
+
+
+def _schema_ok(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([_check_jsonschema(), "--builtin-schema", "vendor.github-workflows", str(path)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_workflow_is_valid_against_the_github_schema(tmp_path):
+    res = _schema_ok(WORKFLOW)
+    assert res.returncode == 0, res.stdout + res.stderr
+    # the validator does reject a broken workflow (a step with both `uses` and `run`)
+    wf = yaml.safe_load(WORKFLOW.read_text())
+    wf["jobs"]["reference-benchmark"]["steps"][0]["run"] = "echo both"
+    bad = tmp_path / "bad.yml"
+    bad.write_text(yaml.safe_dump(wf))
+    assert _schema_ok(bad).returncode != 0
+
+
+def test_workflow_runs_the_reference_benchmark_and_updates_the_leaderboard():
+    wf = yaml.safe_load(WORKFLOW.read_text())
+    on = wf.get("on", wf.get(True))  # YAML 1.1 reads the key `on` as True
+    assert "methods/**" in on["push"]["paths"] and "methods/**" in on["pull_request"]["paths"]
+    assert "workflow_dispatch" in on
+    assert wf["permissions"]["contents"] == "write"
+    steps = wf["jobs"]["reference-benchmark"]["steps"]
+    uses = [s.get("uses", "") for s in steps]
+    runs = "\n".join(s.get("run", "") for s in steps)
+    assert uses[0].startswith("actions/checkout@") and any(u.startswith("actions/setup-python@") for u in uses)
+    setup = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
+    assert setup["with"]["python-version"] == "3.11"
+    # installs exactly as the README's test command does
+    readme = (repo_root() / "README.md").read_text()
+    install = ("pip install -c constraints.txt -e '.[test,baselines,esm]' && .venv/bin/pip install -c constraints.txt "
+               "--no-deps stplus transpa")
+    assert install in readme and install in runs
+    order = [runs.index(s) for s in ("-m benchmark run ", "-m benchmark leaderboard ci-results --update-reference",
+                                     "pytest -q tests/test_leaderboard.py", "git push")]
+    assert order == sorted(order)
+    assert "--out ci-results" in runs
+    assert any(u.startswith("actions/upload-artifact@") for u in uses)
+    commit = next(s for s in steps if "git push" in s.get("run", ""))
+    assert commit["if"] == "github.event_name != 'pull_request'"
+    assert "git add LEADERBOARD.md leaderboard/" in commit["run"]
