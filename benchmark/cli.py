@@ -175,11 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     lb = sub.add_parser(
         "leaderboard", help="rank methods per dataset: LEADERBOARD.md and leaderboard.json",
-        description="Rank the methods of results folders per dataset by gene-level PCC, with key metrics, "
-        "failures, the reproducing command and provenance. With RUN_DIRs: write LEADERBOARD.md and "
-        "leaderboard.json into --out (default: the first RUN_DIR). With RUN_DIRs and --update-reference: "
-        "import them into leaderboard/reference/ and re-render the repository's LEADERBOARD.md and "
-        "leaderboard/leaderboard.json. Without RUN_DIR: re-render those from the reference.",
+        description="Rank the methods of results folders per dataset by gene-level PCC, with key metrics,\n"
+        "failures, the reproducing command and provenance.\n\n"
+        "  RUN_DIR...                      write LEADERBOARD.md and leaderboard.json into --out\n"
+        "                                  (default: the first RUN_DIR)\n"
+        "  RUN_DIR... --update-reference   import the runs into leaderboard/reference/, then re-render\n"
+        "                                  the repository's LEADERBOARD.md and leaderboard/leaderboard.json\n"
+        "  (no RUN_DIR)                    re-render those two files from leaderboard/reference/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  python -m benchmark leaderboard benchmark-results                      # your run's leaderboard\n"
@@ -199,9 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     val = sub.add_parser(
         "validate", help="check a method that is not registered yet (file, folder or module)",
-        description="Import a method from a .py file, a folder or a dotted module name and run the metadata "
-        "and contract checks every registered method must pass; print what passes and what fails, and why. "
-        "Exit status 0 when everything passed, 1 otherwise.",
+        description="Import a method from a .py file, a folder or a dotted module name and run the metadata\n"
+        "and contract checks every registered method must pass; print what passes and what fails,\n"
+        "and why. Exit status 0 when everything passed, 1 otherwise.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  python -m benchmark validate my_method.py\n"
         "  python -m benchmark validate mypkg.methods --dataset synthetic-small",
