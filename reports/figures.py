@@ -1,0 +1,586 @@
+"""The report's figures (matplotlib/seaborn): PNG for the page, SVG or PDF for papers.
+
+Every figure draws methods in the report's entry order with the entry's colour
+(:attr:`ReportData.order`, :attr:`ReportData.palette`). Each function returns the figures it
+wrote (none when the data it needs is absent, with a note saying why).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .data import LABELS, RANK_METRICS, ReportData, higher_is_better
+from .tables import _safe
+
+
+@dataclass
+class Figure:
+    """One written figure: ``files`` are relative to the report folder, PNG first."""
+
+    name: str
+    title: str
+    caption: str
+    files: list[str] = field(default_factory=list)
+    section: str = ""
+
+    @property
+    def png(self) -> str:
+        return self.files[0]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({
+        "svg.fonttype": "none",  # text stays text in the SVG (editable, searchable)
+        "pdf.fonttype": 42,
+        "font.size": 9,
+        "axes.titlesize": 10,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "savefig.bbox": "tight",
+    })
+    return plt
+
+
+def _save(fig, out: Path, name: str, formats: list[str]) -> list[str]:
+    plt = _plt()
+    folder = Path(out) / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for fmt in ["png", *[f for f in formats if f != "png"]]:
+        path = folder / f"{name}.{fmt}"
+        fig.savefig(path, dpi=150 if fmt == "png" else None, metadata={"Date": None} if fmt == "svg" else None)
+        files.append(f"figures/{name}.{fmt}")
+    plt.close(fig)
+    return files
+
+
+def _direction(metric: str) -> str:
+    d = higher_is_better(metric)
+    return "higher is better" if d else "lower is better"
+
+
+# -- per-cell and per-gene distributions ---------------------------------------------------
+
+
+def box_plots(data: ReportData, out: Path, formats: list[str]) -> list[Figure]:
+    """Per dataset: box plots of the per-cell and per-gene CSS, MSE and PCC of each method."""
+    plt = _plt()
+    figs = []
+    r = data.results
+    items = r[(r["item"] != "") & (r["stat"] == "value") & r["scope"].isin(["cell", "gene"])
+              & r["metric"].isin(["css", "mse", "pcc"])]
+    for dataset in data.datasets:
+        d = items[items["dataset"] == dataset]
+        if d.empty:
+            data.notes.append(f"No box plots for {dataset}: the results hold no per-cell or per-gene values.")
+            continue
+        # each item's value averaged over seeds (and held-out repeats) first
+        d = d.groupby(["entry", "scope", "metric", "item"], as_index=False)["value"].mean()
+        order = [e for e in data.order if e in set(d["entry"])]
+        fig, axes = plt.subplots(2, 3, figsize=(12, 1.2 + 0.62 * len(order)), sharey=True)
+        for i, scope in enumerate(["cell", "gene"]):
+            for j, metric in enumerate(["css", "mse", "pcc"]):
+                ax = axes[i, j]
+                s = d[(d["scope"] == scope) & (d["metric"] == metric)]
+                vals = [s.loc[s["entry"] == e, "value"].dropna().to_numpy() for e in order]
+                pos = np.arange(len(order))
+                bp = ax.boxplot([v if v.size else [np.nan] for v in vals], positions=pos, vert=False,
+                                widths=0.65, showfliers=False, patch_artist=True,
+                                medianprops={"color": "black", "linewidth": 1.2})
+                for patch, e in zip(bp["boxes"], order):
+                    patch.set_facecolor(data.palette[e])
+                    patch.set_alpha(0.85)
+                means = [v.mean() if v.size else np.nan for v in vals]
+                ax.scatter(means, pos, marker="D", s=14, color="white", edgecolor="black", zorder=3, linewidth=0.6)
+                ax.set_title(f"{scope}-level {metric.upper()} ({_direction(scope + '_' + metric)})")
+                ax.set_yticks(pos, order)
+                ax.invert_yaxis() if (i, j) == (0, 0) else None
+                ax.grid(axis="x", alpha=0.3)
+        n_cells = d[d["scope"] == "cell"]["item"].nunique()
+        n_genes = d[d["scope"] == "gene"]["item"].nunique()
+        fig.suptitle(f"{dataset}: per-cell ({n_cells} cells) and per-gene ({n_genes} genes) scores", y=1.0)
+        fig.tight_layout()
+        name = f"box_{_safe(dataset)}"
+        figs.append(Figure(name, f"Cell- and gene-level scores, {dataset}",
+                           "Boxes: quartiles over cells (top) or genes (bottom) of the assembled prediction; "
+                           "whiskers 1.5 IQR, outliers not drawn; diamond: mean; line: median.",
+                           _save(fig, out, name, formats), "scores"))
+    return figs
+
+
+def cluster_bars(data: ReportData, agg: pd.DataFrame, out: Path, formats: list[str]) -> list[Figure]:
+    """ARI, FMI and Completeness of each method, one row of panels per dataset."""
+    plt = _plt()
+    a = agg[agg["metric"].isin(["cluster_ari", "cluster_fmi", "cluster_completeness"])].dropna(subset=["mean"])
+    if a.empty:
+        data.notes.append("No cluster metric bars: no dataset has cluster scores (labels missing or --no-cluster).")
+        return []
+    datasets = [d for d in data.datasets if d in set(a["dataset"])]
+    order = [e for e in data.order if e in set(a["entry"])]
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(11, 0.8 + (0.32 * len(order) + 0.6) * len(datasets)),
+                             sharey=True, squeeze=False)
+    for i, dataset in enumerate(datasets):
+        for j, metric in enumerate(["cluster_ari", "cluster_fmi", "cluster_completeness"]):
+            ax = axes[i, j]
+            s = a[(a["dataset"] == dataset) & (a["metric"] == metric)].set_index("entry")
+            pos = np.arange(len(order))
+            vals = [s["mean"].get(e, np.nan) for e in order]
+            err = [s["seed_sd"].get(e, np.nan) for e in order]
+            ax.barh(pos, vals, xerr=None if np.all(np.isnan(err)) else err,
+                    color=[data.palette[e] for e in order], height=0.7)
+            for p, v in zip(pos, vals):
+                if np.isfinite(v):
+                    ax.text(v + 0.01, p, f"{v:.2f}", va="center", fontsize=7)
+            ax.set_yticks(pos, order)
+            ax.set_xlim(0, 1.12)
+            ax.set_title(f"{dataset}: {LABELS[metric]}")
+            ax.grid(axis="x", alpha=0.3)
+        axes[i, 0].invert_yaxis()
+    fig.tight_layout()
+    name = "cluster_metrics"
+    return [Figure(name, "Cluster agreement with known cell types",
+                   "Leiden clusters of each method's assembled imputed cells against the labels; error bars: SD "
+                   "over seeds where there are several. Completeness is 1 when all cells fall in one cluster "
+                   "(the mean control): read it with ARI and FMI.",
+                   _save(fig, out, name, formats), "clusters")]
+
+
+def rank_heatmap(data: ReportData, rk: pd.DataFrame, out: Path, formats: list[str]) -> list[Figure]:
+    """Entries x (dataset, metric) ranks, with each dataset's mean rank."""
+    plt = _plt()
+    import seaborn as sns
+
+    if rk.empty:
+        return []
+    cols = []
+    for d in data.datasets:
+        have = set(rk.loc[rk["dataset"] == d, "metric"])
+        cols += [(d, m) for m in RANK_METRICS + ["mean_rank"] if m in have]
+    order = [e for e in data.order if e in set(rk["entry"])]
+    mat = pd.DataFrame(np.nan, index=order, columns=pd.MultiIndex.from_tuples(cols))
+    for row in rk.itertuples(index=False):
+        if (row.dataset, row.metric) in mat.columns:
+            mat.loc[row.entry, (row.dataset, row.metric)] = row.rank
+    if len(data.datasets) > 1:
+        mat[("all", "mean_rank")] = rk[rk["metric"] == "mean_rank"].groupby("entry")["rank"].mean().reindex(order)
+    fig, ax = plt.subplots(figsize=(2.2 + 0.55 * mat.shape[1], 1.6 + 0.38 * len(order)))
+    n = len(order)
+    sns.heatmap(mat.to_numpy(dtype=float), ax=ax, cmap="viridis_r", vmin=1, vmax=max(n, 2), annot=True,
+                fmt=".3g", annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
+                cbar_kws={"label": "rank (1 = best)", "shrink": 0.7})
+    ax.set_yticks(np.arange(n) + 0.5, order, rotation=0)
+    ax.set_xticks(np.arange(mat.shape[1]) + 0.5,
+                  [("mean rank" if m == "mean_rank" else LABELS[m]) for _, m in mat.columns], rotation=60, ha="right")
+    # dataset names above their columns, and a line between datasets
+    groups = list(dict.fromkeys(d for d, _ in mat.columns))
+    for g in groups:
+        idx = [i for i, (d, _) in enumerate(mat.columns) if d == g]
+        ax.text(np.mean(idx) + 0.5, -0.3, "all datasets" if g == "all" else g, ha="center", va="bottom",
+                fontsize=9, fontweight="bold")
+        if idx[0] > 0:
+            ax.axvline(idx[0], color="white", linewidth=3)
+    ax.set_xlabel("")
+    fig.tight_layout()
+    name = "rank_heatmap"
+    return [Figure(name, "Ranks across datasets and metrics",
+                   "Rank of each method per dataset and metric (1 = best; ties share the best rank) and its mean "
+                   "rank. Gene MSE (same mean as cell MSE) and Completeness are not ranked.",
+                   _save(fig, out, name, formats), "ranks")]
+
+
+def ablation_plots(data: ReportData, agg: pd.DataFrame, out: Path, formats: list[str]) -> list[Figure]:
+    """Per dataset and method with variants (``MethodInfo.variant_of``): each variant's change
+    from its parent, per metric."""
+    plt = _plt()
+    figs = []
+    metrics = ["cell_css", "cell_mse", "gene_css", "gene_pcc", "gene_css_top50_reliable", "cluster_ari",
+               "cluster_fmi"]
+    parents = list(dict.fromkeys(e.variant_of for e in data.entries if e.variant_of))
+    for parent in parents:
+        for dataset in data.datasets:
+            a = agg[agg["dataset"] == dataset].set_index(["entry", "metric"])["mean"]
+            present = set(a.index.get_level_values(0))
+            pe = [e.label for e in data.entries if e.method == parent and e.variant_of is None and e.label in present]
+            variants = [e.label for e in data.entries if e.variant_of == parent and e.label in present]
+            if not pe or not variants:
+                if variants:
+                    data.notes.append(f"No ablation plot of {parent} on {dataset}: {parent} itself is not in "
+                                      "the results.")
+                continue
+            ref = pe[0]
+            ms = [m for m in metrics if (ref, m) in a.index and np.isfinite(a[(ref, m)])]
+            ncol = min(4, len(ms))
+            nrow = int(np.ceil(len(ms) / ncol))
+            fig, axes = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 0.6 + nrow * (0.4 * len(variants) + 1.0)),
+                                     sharey=True, squeeze=False)
+            for k, m in enumerate(ms):
+                ax = axes.flat[k]
+                diffs = [a.get((v, m), np.nan) - a[(ref, m)] for v in variants]
+                pos = np.arange(len(variants))
+                ax.barh(pos, diffs, color=[data.palette[v] for v in variants], height=0.7)
+                ax.axvline(0, color="black", linewidth=0.8)
+                ax.set_yticks(pos, variants)
+                ax.set_title(f"{LABELS[m]}\n{ref}: {a[(ref, m)]:.3f}, {_direction(m)}", fontsize=8.5)
+                ax.grid(axis="x", alpha=0.3)
+                lim = np.nanmax(np.abs(diffs)) if np.any(np.isfinite(diffs)) else 1
+                ax.set_xlim(-1.15 * lim - 1e-9, 1.15 * lim + 1e-9)
+                ax.tick_params(axis="x", labelsize=7)
+            axes[0, 0].invert_yaxis()
+            for k in range(len(ms), nrow * ncol):
+                axes.flat[k].set_visible(False)
+            fig.suptitle(f"{dataset}: {parent} variants, change from the full {ref}", y=1.0)
+            fig.tight_layout()
+            name = f"ablation_{_safe(parent)}_{_safe(dataset)}"
+            figs.append(Figure(name, f"Ablations of {parent}, {dataset}",
+                               f"Each bar: the variant's mean minus the full {ref}'s (the value in each panel's "
+                               "title). Mind each metric's direction.", _save(fig, out, name, formats), "ablation"))
+    return figs
+
+
+def sensitivity_plots(data: ReportData, agg: pd.DataFrame, out: Path, formats: list[str]) -> list[Figure]:
+    """Metric against parameter value, for every method that appears with several parameter sets."""
+    plt = _plt()
+    from .data import _defaults
+
+    figs = []
+    metrics = ["cell_css", "cell_mse", "gene_css", "gene_pcc", "cluster_ari"]
+    methods = list(dict.fromkeys(e.method for e in data.entries))
+    for method in methods:
+        ents = [e for e in data.entries if e.method == method]
+        if len(ents) < 2:
+            continue
+        defaults = _defaults(method)
+        full = {e.label: {**defaults, **e.params} for e in ents}
+        varying = sorted({k for f in full.values() for k in f if any(g.get(k) != f.get(k) for g in full.values())})
+        numeric = len(varying) == 1 and all(isinstance(f.get(varying[0]), (int, float))
+                                            and not isinstance(f.get(varying[0]), bool) for f in full.values())
+        if numeric:
+            xval = {lab: float(f[varying[0]]) for lab, f in full.items()}
+            xlabel = varying[0]
+        else:
+            xval = {e.label: i for i, e in enumerate(ents)}
+            xlabel = ", ".join(varying)
+        a = agg[agg["entry"].isin(list(full))]
+        ms = [m for m in metrics if m in set(a["metric"])]
+        datasets = [d for d in data.datasets if d in set(a["dataset"])]
+        if not ms:
+            continue
+        fig, axes = plt.subplots(1, len(ms), figsize=(3.1 * len(ms), 3.0), squeeze=False)
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for j, m in enumerate(ms):
+            ax = axes[0, j]
+            for k, dataset in enumerate(datasets):
+                s = a[(a["dataset"] == dataset) & (a["metric"] == m)].copy()
+                s["x"] = s["entry"].map(xval)
+                s = s.dropna(subset=["mean"]).sort_values("x")
+                sd = s["split_sd"].fillna(s["seed_sd"])
+                ax.errorbar(s["x"], s["mean"], yerr=None if sd.isna().all() else sd, marker="o", ms=4, capsize=2,
+                            color=colors[k % len(colors)], label=dataset)
+            ax.set_title(f"{LABELS[m]} ({_direction(m)})", fontsize=9)
+            ax.set_xlabel(xlabel)
+            if not numeric:
+                ax.set_xticks(list(xval.values()), [lab.removeprefix(method + " ") for lab in xval], rotation=45,
+                              ha="right", fontsize=7)
+            ax.grid(alpha=0.3)
+        axes[0, -1].legend(fontsize=7, frameon=False, loc="best")
+        fig.suptitle(f"{method}: sensitivity to {xlabel}", y=1.02)
+        fig.tight_layout()
+        name = f"sensitivity_{_safe(method)}"
+        figs.append(Figure(name, f"Parameter sensitivity of {method}",
+                           f"Mean of each metric against {xlabel}, one line per dataset; error bars: SD over folds "
+                           "or repeats.", _save(fig, out, name, formats), "sensitivity"))
+    return figs
+
+
+def reliability_curves(data: ReportData, out: Path, formats: list[str]) -> list[Figure]:
+    """Mean gene-level CSS of the most confident genes against the fraction of genes kept."""
+    plt = _plt()
+    figs = []
+    r = data.results
+    css = r[(r["scope"] == "gene") & (r["metric"] == "css") & (r["stat"] == "value") & (r["item"] != "")
+            & (r["fold"] == "all")]
+    any_conf = False
+    for dataset, pred in data.predictions.items():
+        if not pred.confidence:
+            continue
+        any_conf = True
+        fig, ax = plt.subplots(figsize=(6.2, 4.2))
+        for lab in [e for e in data.order if e in pred.confidence]:
+            c = css[(css["dataset"] == dataset) & (css["entry"] == lab)].groupby("item")["value"].mean().dropna()
+            conf = pred.confidence[lab].reindex(c.index)
+            ok = conf.notna()
+            c, conf = c[ok], conf[ok]
+            if c.empty:
+                continue
+            ranked = c.to_numpy()[np.argsort(-conf.to_numpy(), kind="stable")]
+            frac = np.arange(1, len(ranked) + 1) / len(ranked)
+            ax.plot(frac, np.cumsum(ranked) / np.arange(1, len(ranked) + 1), color=data.palette[lab], label=lab,
+                    linewidth=1.6)
+        ax.set_xlabel("fraction of genes kept (most confident first)")
+        ax.set_ylabel("mean gene-level CSS of the genes kept")
+        ax.set_title(f"{dataset}: reliability of the per-gene confidence")
+        ax.axvline(0.5, color="grey", linewidth=0.8, linestyle=":")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        fig.tight_layout()
+        name = f"reliability_{_safe(dataset)}"
+        figs.append(Figure(name, f"Reliability curves, {dataset}",
+                           "Genes sorted by the method's confidence; a curve falling from left to right means the "
+                           "confidence ranks well-predicted genes first. At 0.5 (dotted) it is the "
+                           "css_top50_reliable score; at 1, the mean gene-level CSS.",
+                           _save(fig, out, name, formats), "reliability"))
+    if not any_conf:
+        data.notes.append("No reliability curves: no method in these results returned per-gene confidence "
+                          "with saved predictions (the harness writes predictions/ for K-fold runs).")
+    return figs
+
+
+def resource_plots(data: ReportData, res: pd.DataFrame, out: Path, formats: list[str]) -> list[Figure]:
+    """Time per seed and peak memory of each method; time against cells when datasets differ in size."""
+    plt = _plt()
+    if res.empty:
+        data.notes.append("No runtime figure: no jobs.csv and no run rows in the results.")
+        return []
+    figs = []
+    datasets = [d for d in data.datasets if d in set(res["dataset"])]
+    order = [e for e in data.order if e in set(res["entry"])]
+    fig, axes = plt.subplots(len(datasets), 2, figsize=(10, 0.8 + (0.3 * len(order) + 0.7) * len(datasets)),
+                             sharey=True, squeeze=False)
+    for i, dataset in enumerate(datasets):
+        s = res[res["dataset"] == dataset].set_index("entry")
+        pos = np.arange(len(order))
+        for j, (col, label, log) in enumerate([("time_per_seed_s", "time per seed, all splits (s)", True),
+                                               ("peak_memory_mb", "peak memory of a job (MB)", False)]):
+            ax = axes[i, j]
+            vals = [s[col].get(e, np.nan) for e in order]
+            ax.barh(pos, vals, color=[data.palette[e] for e in order], height=0.7)
+            if log:
+                ax.set_xscale("log")
+            ax.set_yticks(pos, order)
+            ax.set_title(f"{dataset}: {label}")
+            ax.grid(axis="x", alpha=0.3, which="both")
+        axes[i, 0].invert_yaxis()
+    fig.tight_layout()
+    figs.append(Figure("resources", "Runtime and peak memory",
+                       "Wall time of a method's jobs for one seed (all folds), and the largest resident memory of "
+                       "a job's process (the suite's own baseline included, about 0.4 GB). Measured; they vary "
+                       "between runs and machines.", _save(fig, out, "resources", formats), "resources"))
+    sizes = res.dropna(subset=["n_cells"]).groupby("n_cells")["dataset"].first()
+    if len(sizes) >= 2:
+        fig, ax = plt.subplots(figsize=(6.2, 4.2))
+        for e in order:
+            s = res[res["entry"] == e].dropna(subset=["n_cells"]).sort_values("n_cells")
+            if len(s) >= 1:
+                ax.plot(s["n_cells"], s["time_per_seed_s"], marker="o", color=data.palette[e], label=e)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("spatial cells in the dataset")
+        ax.set_ylabel("time per seed (s)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        fig.tight_layout()
+        figs.append(Figure("scaling", "Runtime against dataset size",
+                           "Time per seed against the number of spatial cells, across the datasets of these results "
+                           "(they also differ in genes and reference size).",
+                           _save(fig, out, "scaling", formats), "resources"))
+    return figs
+
+
+# -- figures of the predictions themselves ---------------------------------------------------
+
+
+def _gene_pcc(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    t = truth - truth.mean(0)
+    p = pred - pred.mean(0)
+    den = np.sqrt((t ** 2).sum(0) * (p ** 2).sum(0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (t * p).sum(0) / den, np.nan)
+
+
+def choose_genes(data: ReportData, dataset: str, n: int = 3) -> list[str]:
+    """Best, median and worst predicted genes (``n`` spread over that range), by the mean
+    gene-level PCC over the non-control methods (over all methods if there are only controls)."""
+    pred = data.predictions[dataset]
+    labs = [lab for lab in pred.layers if not data.entry(lab).control] or list(pred.layers)
+    t = pred.truth.to_numpy()
+    score = np.nanmean([_gene_pcc(t, pred.layers[lab]) for lab in labs], axis=0)
+    genes = pred.truth.columns[np.argsort(-np.nan_to_num(score, nan=-np.inf), kind="stable")]
+    idx = np.unique(np.round(np.linspace(0, len(genes) - 1, min(n, len(genes)))).astype(int))
+    return [genes[i] for i in idx]
+
+
+def spatial_maps(data: ReportData, out: Path, formats: list[str], genes: list[str] | None = None,
+                 n_genes: int = 3) -> list[Figure]:
+    """Measured and predicted expression of a few genes on the cells' coordinates, one column per method."""
+    plt = _plt()
+    from benchmark.errors import InputError
+
+    figs = []
+    for dataset, pred in data.predictions.items():
+        if pred.coords is None:
+            data.notes.append(f"No spatial maps for {dataset}: it has no cell coordinates.")
+            continue
+        if not pred.layers:
+            continue
+        if genes:
+            chosen = [g for g in genes if g in pred.truth.columns]
+            unknown = [g for g in genes if g not in pred.truth.columns]
+            if unknown and not chosen and len(data.predictions) == 1:
+                raise InputError(f"gene(s) {unknown} are not among the {pred.truth.shape[1]} scored genes of "
+                                 f"{dataset}: {list(pred.truth.columns)[:20]}...")
+            if unknown:
+                data.notes.append(f"Spatial maps of {dataset}: gene(s) {unknown} are not among its scored genes.")
+            if not chosen:
+                continue
+            why = "chosen with --genes"
+        else:
+            chosen = choose_genes(data, dataset, n_genes)
+            why = "the best, median and worst predicted (mean gene-level PCC over the non-control methods)"
+        labs = list(pred.layers)
+        ncol = len(labs) + 1
+        xy = pred.coords
+        span = np.ptp(xy, axis=0)
+        aspect = span[1] / span[0] if span[0] > 0 else 1.0
+        w = 1.9
+        h = max(0.8, min(3.5, w * aspect))
+        size = float(np.clip(9000 / len(xy), 0.3, 12))
+        fig, axes = plt.subplots(len(chosen), ncol, figsize=(w * ncol + 0.8, (h + 0.45) * len(chosen)),
+                                 squeeze=False)
+        t = pred.truth
+        for i, g in enumerate(chosen):
+            gi = t.columns.get_loc(g)
+            measured = t[g].to_numpy()
+            panels = [("measured", measured, None)] + [
+                (lab, pred.layers[lab][:, gi], _gene_pcc(measured[:, None], pred.layers[lab][:, gi:gi + 1])[0])
+                for lab in labs]
+            for j, (title, values, pcc) in enumerate(panels):
+                ax = axes[i, j]
+                # each panel on its own scale (1st to 99th percentile): the maps compare patterns; how well
+                # a method recovers the measured scale is what MSE measures
+                lo, hi = np.percentile(values, [1, 99])
+                if hi <= lo:  # a constant prediction (the mean control): one mid colour
+                    lo, hi = lo - 1.0, hi + 1.0
+                sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, s=size, cmap="viridis", vmin=lo, vmax=hi,
+                                linewidths=0, rasterized=True)
+                ax.set_aspect("equal")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for sp in ax.spines.values():
+                    sp.set_visible(False)
+                label = title if pcc is None else f"{title}\nPCC {pcc:.2f}" if np.isfinite(pcc) else f"{title}\nPCC n/a"
+                ax.set_title(label, fontsize=7.5, color=data.palette.get(title, "black"))
+                if j == 0:
+                    ax.set_ylabel(g, fontsize=10, fontweight="bold")
+            cb = fig.colorbar(sc, ax=axes[i, :].tolist(), shrink=0.8, pad=0.01, ticks=[sc.norm.vmin, sc.norm.vmax])
+            cb.ax.set_yticklabels(["low", "high"])
+            cb.set_label(g, fontsize=8)
+        fig.suptitle(f"{dataset}: measured vs predicted expression", y=1.0)
+        name = f"spatial_{_safe(dataset)}"
+        figs.append(Figure(name, f"Spatial maps, {dataset}",
+                           f"Genes: {', '.join(chosen)} ({why}). Each prediction is the assembled K-fold "
+                           "prediction (the gene predicted while hidden). Each panel has its own colour scale, from its "
+                           "1st to its 99th percentile, so the maps compare spatial patterns (the scale itself is "
+                           "what MSE scores); a constant prediction shows one colour.",
+                           _save(fig, out, name, formats), "spatial"))
+    return figs
+
+
+def _label_palette(categories: list[str]) -> dict[str, str]:
+    import matplotlib as mpl
+
+    n = len(categories)
+    if n <= 10:
+        cols = mpl.colormaps["tab10"].colors
+    elif n <= 20:
+        cols = mpl.colormaps["tab20"].colors
+    else:
+        cols = [*mpl.colormaps["tab20"].colors, *mpl.colormaps["tab20b"].colors, *mpl.colormaps["tab20c"].colors]
+    return {c: mpl.colors.to_hex(cols[i % len(cols)]) for i, c in enumerate(categories)}
+
+
+def umap_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("umap") is not None
+
+
+def umap_plots(data: ReportData, out: Path, formats: list[str], max_cells: int = 5000,
+               seed: int = 0) -> list[Figure]:
+    """UMAP of the measured and of each method's imputed cells, coloured by the known labels."""
+    figs = []
+    if not data.predictions:
+        data.notes.append("No UMAP: no predictions were saved with these results.")
+        return figs
+    if not umap_available():
+        data.notes.append("No UMAP: umap-learn is not installed (pip install -c constraints.txt umap-learn).")
+        return figs
+    plt = _plt()
+    import umap
+    from sklearn.decomposition import PCA
+
+    for dataset, pred in data.predictions.items():
+        if pred.labels is None:
+            data.notes.append(f"No UMAP for {dataset}: it has no cell labels.")
+            continue
+        rng = np.random.default_rng(seed)
+        n = pred.truth.shape[0]
+        keep = np.sort(rng.choice(n, max_cells, replace=False)) if n > max_cells else np.arange(n)
+        labels = pred.labels.astype("string").fillna("unlabelled").to_numpy()[keep]
+        cats = sorted(set(labels) - {"unlabelled"}) + (["unlabelled"] if "unlabelled" in set(labels) else [])
+        pal = _label_palette(cats)
+        if "unlabelled" in pal:
+            pal["unlabelled"] = "#d0d0d0"
+        colors = np.array([pal[x] for x in labels])
+        panels = [("measured", pred.truth.to_numpy()[keep])] + [(lab, pred.layers[lab][keep]) for lab in pred.layers]
+        ncol = min(4, len(panels))
+        nrow = int(np.ceil(len(panels) / ncol))
+        fig, axes = plt.subplots(nrow, ncol, figsize=(2.8 * ncol + 2.6, 2.8 * nrow), squeeze=False)
+        size = float(np.clip(3000 / len(keep), 0.5, 10))
+        for k, (title, x) in enumerate(panels):
+            ax = axes.flat[k]
+            x = np.asarray(x, dtype=np.float64)
+            sd = x.std(0)
+            ax.set_title(title, fontsize=9, color=data.palette.get(title, "black"))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for sp in ax.spines.values():
+                sp.set_visible(False)
+            if not np.any(sd > 1e-8) or np.unique(x.round(6), axis=0).shape[0] < 3:
+                # every cell got the same prediction (the mean control): there is nothing to embed
+                ax.text(0.5, 0.5, "every cell gets the\nsame prediction:\nno embedding", ha="center", va="center",
+                        transform=ax.transAxes, fontsize=8, color="#555")
+                continue
+            z = np.clip((x - x.mean(0)) / np.where(sd > 0, sd, 1), -10, 10)
+            n_pc = max(1, min(30, z.shape[1] - 1, z.shape[0] - 1))
+            pcs = PCA(n_components=n_pc, random_state=seed).fit_transform(z)
+            emb = umap.UMAP(n_neighbors=15, min_dist=0.3, random_state=seed, n_jobs=1).fit_transform(pcs)
+            ax.scatter(emb[:, 0], emb[:, 1], c=colors, s=size, linewidths=0, rasterized=True)
+        for k in range(len(panels), nrow * ncol):
+            axes.flat[k].set_visible(False)
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], marker="o", linestyle="", color=pal[c], label=c, markersize=5) for c in cats]
+        fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False,
+                   ncol=1 if len(cats) <= 24 else 2, title="cell type")
+        fig.suptitle(f"{dataset}: UMAP of measured and imputed cells, coloured by known labels"
+                     + (f" ({len(keep)} of {n} cells)" if n > max_cells else ""), y=1.0)
+        fig.tight_layout()
+        name = f"umap_{_safe(dataset)}"
+        figs.append(Figure(name, f"UMAP of imputed cells, {dataset}",
+                           "Each panel embeds one matrix separately (genes z-scored, PCA, UMAP with a fixed seed): "
+                           "cell types that stay together in a method's panel are kept apart by its imputation.",
+                           _save(fig, out, name, formats), "umap"))
+    return figs
+
+
+__all__ = ["Figure", "box_plots", "cluster_bars", "rank_heatmap", "ablation_plots", "sensitivity_plots",
+           "reliability_curves", "resource_plots", "spatial_maps", "umap_plots", "choose_genes"]
