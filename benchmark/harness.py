@@ -224,6 +224,7 @@ def run_benchmark(cfg: RunConfig, data: list[PairedData] = (), *, progress: bool
     Finished jobs are reused from the cache, so an interrupted run resumes where it stopped.
     """
     started = datetime.now(timezone.utc)
+    git_commit()  # cached: the run records the commit it started on, not the one it ended on
     methods = resolve_methods(cfg)
     pairs = load_and_validate(cfg, data)
     preps = [prepare(data, genes, cfg.preprocessing) for data, genes in pairs]
