@@ -111,3 +111,80 @@ def test_cli(tmp_path, capsys):
     assert code == 0
     assert "s_per_100k_cells" in capsys.readouterr().out
     assert main(["scale", "--methods", "nope", "--cells", "100", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+
+
+# -- stImpute's large-data path ---------------------------------------------------------------
+
+torch = pytest.importorskip("torch")
+
+
+def _graph(g: int, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.rand(g, g, generator=gen)
+    a.fill_diagonal_(0)
+    a[0] = 0  # a gene without neighbours: DenseSAGEConv's degree clamp matters
+    return a / a.sum(1, keepdim=True).clamp(min=1e-12)
+
+
+def test_gnn_forward_is_densesageconv_and_first_layer_aggregation_can_come_from_the_reference():
+    import torch.nn.functional as F
+
+    from benchmark.methods.stimpute.module import GeneGNN
+    from benchmark.methods.stimpute.training import aggregate_reference, neighbour_features
+
+    torch.manual_seed(0)
+    n_ref, g, k, b = 60, 14, 5, 9
+    adj = _graph(g)
+    ref = torch.rand(n_ref, g)
+    nbr = torch.randint(0, n_ref, (b, k))
+    gnn = GeneGNN(k, hidden=12, layers=2, mlp_hidden=(8,))
+    feats = neighbour_features(ref, nbr)
+    h = feats
+    for conv in gnn.convs:  # PyG's DenseSAGEConv itself, as the networks were defined before
+        h = F.normalize(F.relu(conv(h, adj)), p=2.0, dim=-1)
+    expected = gnn.head(h).reshape(b, g)
+    torch.testing.assert_close(gnn(feats, adj), expected, rtol=1e-5, atol=1e-6)
+    pre = neighbour_features(aggregate_reference(ref, adj), nbr)
+    torch.testing.assert_close(gnn(feats, adj, pre), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_streamed_prediction_equals_the_whole_matrix():
+    from benchmark.methods.stimpute.module import GeneGNN
+    from benchmark.methods.stimpute.training import gene_css, neighbour_mean, predict_final, predict_gnn
+
+    torch.manual_seed(1)
+    n, n_ref, g, n_train, k = 50, 40, 10, 7, 4
+    adj = _graph(g, 1)
+    ref = torch.rand(n_ref, g)
+    nbr = torch.randint(0, n_ref, (n, k))
+    obs = torch.rand(n, n_train)
+    gnn = GeneGNN(k, hidden=6, layers=2, mlp_hidden=(5,))
+    targets = torch.tensor([7, 9])
+    rel = torch.tensor([0, 3, 17, 18, 49])
+    full = 0.6 * predict_gnn(gnn, ref, nbr, adj, 16) + 0.4 * neighbour_mean(ref, nbr, 16)
+    got_t, got_css, got_rel = predict_final(gnn, ref, nbr, adj, 0.6, 16, obs, targets, rel)  # batches of 16
+    torch.testing.assert_close(got_t, full[:, targets])
+    torch.testing.assert_close(got_css, gene_css(full[:, :n_train], obs), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got_rel, full[rel])
+    no_gnn = predict_final(None, ref, nbr, adj, 0.6, 16, obs, targets, rel)[0]
+    torch.testing.assert_close(no_gnn, neighbour_mean(ref, nbr, 16)[:, targets])
+
+
+def test_train_cells_trains_on_a_subset_and_predicts_every_cell(tmp_path):
+    from benchmark import contract
+    from benchmark.methods import get_method
+    from benchmark.methods.stimpute.params import StImputeParams
+
+    assert StImputeParams().resolved(100).train_cells == 0  # small preset: all cells (the paper)
+    assert StImputeParams().resolved(200_000).train_cells == 100_000
+    assert StImputeParams(train_cells=0).resolved(200_000).train_cells == 0
+    with pytest.raises(InputError, match="train_cells"):
+        StImputeParams(train_cells=1).resolved(100)
+    data = make_synthetic_pair(n_spatial=300, n_reference=200, n_shared=12, n_reference_only=4, n_types=3,
+                               n_modules=3, seed=2)
+    task = contract.make_task(contract.prepare_pair(data), tmp_path)
+    sub = get_method("stimpute", train_cells=120).fit_predict(task).check(task)
+    full = get_method("stimpute").fit_predict(task).check(task)
+    assert sub.info["train_cells"] == 120 and full.info["train_cells"] == 300
+    assert sub.expression.shape == full.expression.shape and np.isfinite(sub.expression.to_numpy()).all()
+    assert not np.allclose(sub.expression.to_numpy(), full.expression.to_numpy())  # it really trained differently

@@ -74,10 +74,11 @@ class StImpute(Method):
         from .training import (
             encode,
             knn_cosine,
-            neighbour_mean,
+            predict_final,
             predict_gnn,
             refine_autoencoder,
-            reliability_scores,
+            reliability_cells,
+            reliability_from_parts,
             seed_everything,
             train_autoencoder,
             train_gnn,
@@ -116,52 +117,64 @@ class StImpute(Method):
         )
         timings["graph_s"] = time.perf_counter() - t0
 
+        # Training cells: all, or a seeded subset (``train_cells``) that every training step uses;
+        # neighbours and the prediction (Eq. 12) are computed for every cell either way.
+        n_cells = x_sp.shape[0]
+        subset = None
+        if p.train_cells and p.train_cells < n_cells:  # 0: all cells
+            subset = torch.sort(torch.randperm(n_cells, generator=gen)[:p.train_cells]).values.to(device)
+        x_fit = x_sp if subset is None else x_sp[subset]
+
         # 1. Autoencoder on the spatial training genes.
         ae = AutoEncoder(n_train, p.latent_dim).to(device)
         ae_opt = torch.optim.Adam(ae.parameters(), lr=p.ae_lr, weight_decay=p.ae_weight_decay)
-        ae_losses = train_autoencoder(ae, ae_opt, x_sp, p.ae_epochs, p.ae_batch_size, gen)
+        ae_losses = train_autoencoder(ae, ae_opt, x_fit, p.ae_epochs, p.ae_batch_size, gen)
         timings["autoencoder_s"] = time.perf_counter() - t0 - sum(timings.values())
 
-        def neighbours():
-            z_sp = encode(ae, x_sp, p.predict_batch_size)
+        def neighbours(x):
+            z_sp = encode(ae, x, p.predict_batch_size)
             z_ref = encode(ae, ref_train, p.predict_batch_size)
             return knn_cosine(z_sp, z_ref, p.k, p.predict_batch_size)
 
         gnn = None
         gnn_losses: list[list[float]] = []
-        nbr = neighbours()
+        nbr = neighbours(x_fit)
         if p.use_gnn:
             gnn = GeneGNN(nbr.shape[1], p.gnn_hidden, p.gnn_layers, p.mlp_hidden, p.output_activation,
                           sparse=sparse).to(device)
             gnn_opt = torch.optim.Adam(gnn.parameters(), lr=p.gnn_lr, weight_decay=p.gnn_weight_decay)
             for r in range(p.rounds):
                 if r > 0:
-                    nbr = neighbours()
+                    nbr = neighbours(x_fit)
                 gnn_losses.append(train_gnn(
-                    gnn, gnn_opt, ref_train, nbr, x_sp, graph_train, epochs=p.gnn_epochs,
+                    gnn, gnn_opt, ref_train, nbr, x_fit, graph_train, epochs=p.gnn_epochs,
                     batch_size=p.gnn_batch_size, sim_weight=p.sim_weight, rec_weight=p.rec_weight,
                     centering=p.sim_centering, gen=gen))
                 if r < p.rounds - 1:  # Eq. 11, then new neighbours in the next round
                     fixed = predict_gnn(gnn, ref_train, nbr, graph_train, p.predict_batch_size)
-                    refine_autoencoder(ae, ae_opt, x_sp, fixed, p.ae_refine_epochs, p.gnn_batch_size, gen)
+                    refine_autoencoder(ae, ae_opt, x_fit, fixed, p.ae_refine_epochs, p.gnn_batch_size, gen)
+                    del fixed
         timings["gnn_s"] = time.perf_counter() - t0 - sum(timings.values())
+        if subset is not None:  # the autoencoder is final: neighbours of every cell, as the last round's
+            nbr = neighbours(x_sp)
+        del x_fit
 
-        # Eq. 12 for every gene (training genes too: the reliability model learns from them).
-        mean_all = neighbour_mean(ref_all, nbr, p.predict_batch_size)
-        if gnn is not None:
-            gnn_all = predict_gnn(gnn, ref_all, nbr, graph_all, p.predict_batch_size)
-            final = p.alpha * gnn_all + (1.0 - p.alpha) * mean_all
-        else:
-            final = mean_all
+        # Eq. 12 for every gene (training genes too: the reliability model learns from them), batch
+        # by batch; the cells x genes matrix is never held whole (see predict_final).
+        do_reliability = p.reliability and n_train >= 2
+        rel_cells = (reliability_cells(n_cells, p.reliability_max_cells, gen) if do_reliability
+                     else torch.arange(0))
         idx_targets = torch.tensor([genes.index(g) for g in targets], device=device)
-        pred_targets = final[:, idx_targets]
+        pred_targets, train_css, rel_pred = predict_final(
+            gnn, ref_all, nbr, graph_all, p.alpha, p.predict_batch_size, x_sp, idx_targets, rel_cells)
 
         confidence = None
         oof = None
-        if p.reliability and n_train >= 2:
-            conf, oof = reliability_scores(
-                final[:, :n_train], x_sp, pred_targets, hidden=p.reliability_hidden, epochs=p.reliability_epochs,
-                folds=p.reliability_folds, max_cells=p.reliability_max_cells, lr=1e-3, gen=gen)
+        if do_reliability:
+            conf, oof = reliability_from_parts(
+                rel_pred[:, :n_train].T.contiguous(), rel_pred[:, idx_targets].T.contiguous(), train_css,
+                hidden=p.reliability_hidden, epochs=p.reliability_epochs, folds=p.reliability_folds, lr=1e-3,
+                gen=gen)
             confidence = pd.Series(conf, index=targets)
         timings["predict_s"] = time.perf_counter() - t0 - sum(timings.values())
 
@@ -171,6 +184,7 @@ class StImpute(Method):
             "device": str(device),
             "genes_with_embedding": int(has_emb.sum()),
             "genes_in_graph": len(genes),
+            "train_cells": n_cells if subset is None else int(len(subset)),
             "ae_loss_first_last": [ae_losses[0], ae_losses[-1]] if ae_losses else [],
             "gnn_loss_per_round_first_last": [[r[0], r[-1]] for r in gnn_losses],
             "timings": timings,

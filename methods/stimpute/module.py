@@ -92,9 +92,17 @@ class GeneGNN(nn.Module):
         self.head = mlp(hidden, mlp_hidden)
         self.output_activation = output_activation
 
-    def forward(self, feats: torch.Tensor, graph: "torch.Tensor | BatchedGeneGraph") -> torch.Tensor:
+    def forward(self, feats: torch.Tensor, graph: "torch.Tensor | BatchedGeneGraph",
+                feats_agg: torch.Tensor | None = None) -> torch.Tensor:
         """``feats``: cells x genes x k neighbour expression; ``graph``: the genes x genes weights
-        (dense) or a :class:`BatchedGeneGraph` (sparse). Returns cells x genes."""
+        (dense) or a :class:`BatchedGeneGraph` (sparse). Returns cells x genes.
+
+        ``feats_agg`` (dense graph only) is the first layer's neighbour aggregation
+        ``adj @ feats``, when the caller computed it once for all cells (see
+        :func:`~benchmark.methods.stimpute.training.aggregate_reference`): the first layer's input
+        is expression of reference cells, so aggregating the reference once replaces a genes x
+        genes product per spatial cell by a gather.
+        """
         b, g, k = feats.shape
         if self.sparse:
             h = feats.reshape(b * g, k)
@@ -102,11 +110,21 @@ class GeneGNN(nn.Module):
             for conv in self.convs:
                 h = F.normalize(F.relu(conv(h, adj)), p=2.0, dim=-1)
         else:
+            # DenseSAGEConv's computation (out = lin_rel(adj @ x / deg) + lin_root(x)), written out so
+            # the shared genes x genes matrix is used as 2-D (no batch copy of it) and so the first
+            # layer can take its precomputed aggregation; tests check it against DenseSAGEConv.
+            adj = dense_mean_adjacency(graph)
             h = feats
-            for conv in self.convs:
-                h = F.normalize(F.relu(conv(h, graph)), p=2.0, dim=-1)
+            for i, conv in enumerate(self.convs):
+                agg = feats_agg if (i == 0 and feats_agg is not None) else torch.matmul(adj, h)
+                h = F.normalize(F.relu(conv.lin_rel(agg) + conv.lin_root(h)), p=2.0, dim=-1)
         out = self.head(h).reshape(b, g)
         return F.relu(out) if self.output_activation == "relu" else out
+
+
+def dense_mean_adjacency(graph: torch.Tensor) -> torch.Tensor:
+    """The aggregation matrix DenseSAGEConv applies: rows divided by their sum (at least 1)."""
+    return graph / graph.sum(dim=-1, keepdim=True).clamp(min=1)
 
 
 class ReliabilityMLP(nn.Module):

@@ -65,6 +65,13 @@ class StImputeParams:
         The post-hoc reliability MLP (Eq. 13): trained on the training genes in
         ``reliability_folds`` folds (an ensemble), input = a gene's predicted values over at
         most ``reliability_max_cells`` spatial cells (a seeded subset beyond that).
+    train_cells
+        Train the autoencoder and the GNN (all rounds, and the refinement of Eq. 11) on a fixed,
+        seeded subset of this many spatial cells, then compute neighbours and predictions for
+        every cell. ``None``: from the preset; ``0``: train on all cells (the paper). Training cost then stops growing
+        with the data set; prediction stays linear in cells. Default: off for the small preset,
+        100,000 for the large one (so nothing changes up to 100,000 cells); its accuracy cost is
+        measured in docs/scaling.md. ``0`` = all cells whatever the preset.
     predict_batch_size
         Spatial cells per batch at prediction time (bounds memory).
     quick_factor
@@ -101,6 +108,7 @@ class StImputeParams:
     reliability_hidden: tuple[int, ...] = (128, 64)
     reliability_folds: int = 5
     reliability_max_cells: int = 5000
+    train_cells: int | None = None
     predict_batch_size: int = 4096
     quick_factor: int = 5
 
@@ -139,6 +147,8 @@ class StImputeParams:
             (self.edge_weighting in ("similarity", "distance"), "edge_weighting must be 'similarity' or 'distance'"),
             (self.output_activation in ("relu", "none"), "output_activation must be 'relu' or 'none'"),
             (self.graph_top_m is None or self.graph_top_m >= 1, "graph_top_m must be >= 1"),
+            (self.train_cells is None or self.train_cells == 0 or self.train_cells >= 2,
+             "train_cells must be 0 (all cells) or >= 2"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -149,7 +159,10 @@ class StImputeParams:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Paper, Implementation Details: k = 50, 10 GNN epochs, alpha = 0.7 for < 10,000 spatial cells.
-    "small": {"k": 50, "gnn_epochs": 10, "alpha": 0.7, "mlp_hidden": (64, 32), "gnn_batch_size": None},
+    "small": {"k": 50, "gnn_epochs": 10, "alpha": 0.7, "mlp_hidden": (64, 32), "gnn_batch_size": None,
+              "train_cells": 0},
     # Paper: 32 GNN epochs, alpha = 0.5; authors' code: k = 20, hidden 32; mini-batches bound memory.
-    "large": {"k": 20, "gnn_epochs": 32, "alpha": 0.5, "mlp_hidden": (32, 32), "gnn_batch_size": 4096},
+    # train_cells: GNN training on at most 100,000 cells keeps a million-cell run to hours on 2 CPU cores
+    "large": {"k": 20, "gnn_epochs": 32, "alpha": 0.5, "mlp_hidden": (32, 32), "gnn_batch_size": 4096,
+              "train_cells": 100_000},
 }

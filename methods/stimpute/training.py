@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .module import AutoEncoder, BatchedGeneGraph, GeneGNN, ReliabilityMLP
+from .module import AutoEncoder, BatchedGeneGraph, GeneGNN, ReliabilityMLP, dense_mean_adjacency
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -100,6 +100,27 @@ def neighbour_features(ref_expr: torch.Tensor, nbr: torch.Tensor) -> torch.Tenso
     return ref_expr[nbr].permute(0, 2, 1).contiguous()
 
 
+@torch.no_grad()
+def aggregate_reference(ref_expr: torch.Tensor, graph) -> torch.Tensor | None:
+    """``ref_expr @ adj.T``: every reference cell's expression aggregated over the gene graph.
+
+    The GNN's first layer aggregates, for each spatial cell and gene, the neighbours' expression
+    of the gene's graph neighbours: ``(adj @ feats)[b, g, j] = (ref @ adj.T)[nbr[b, j], g]``. So
+    one product over the reference cells replaces one genes x genes product per spatial cell,
+    and the result is gathered like the features. ``None`` for a sparse graph (not used there).
+    """
+    if isinstance(graph, BatchedGeneGraph):
+        return None
+    return ref_expr @ dense_mean_adjacency(graph).T
+
+
+def _apply_gnn(gnn: GeneGNN, ref_expr: torch.Tensor, ref_agg: torch.Tensor | None, nbr: torch.Tensor,
+               graph) -> torch.Tensor:
+    """The GNN on a batch of cells given by their neighbours ``nbr`` (cells x k)."""
+    feats_agg = None if ref_agg is None else neighbour_features(ref_agg, nbr)
+    return gnn(neighbour_features(ref_expr, nbr), graph, feats_agg)
+
+
 def similarity_loss(pred: torch.Tensor, obs: torch.Tensor, centering: str = "global") -> torch.Tensor:
     """Eq. 10: 1 - cosine of centred prediction and observation, averaged over cells and genes."""
     if centering == "global":
@@ -118,12 +139,13 @@ def train_gnn(gnn: GeneGNN, opt: torch.optim.Optimizer, ref_train: torch.Tensor,
               sim_weight: float, rec_weight: float, centering: str, gen: torch.Generator) -> list[float]:
     """Fit the GNN to the spatial training genes from the cells' neighbours (Eq. 10)."""
     gnn.train()
+    ref_agg = aggregate_reference(ref_train, graph)
     losses = []
     for _ in range(epochs):
         total = 0.0
         for idx in _batches(y.shape[0], batch_size, gen if batch_size is not None else None):
             idx = idx.to(y.device)
-            pred = gnn(neighbour_features(ref_train, nbr[idx]), graph)
+            pred = _apply_gnn(gnn, ref_train, ref_agg, nbr[idx], graph)
             obs = y[idx]
             loss = torch.zeros((), device=y.device)
             if rec_weight:
@@ -141,9 +163,59 @@ def train_gnn(gnn: GeneGNN, opt: torch.optim.Optimizer, ref_train: torch.Tensor,
 @torch.no_grad()
 def predict_gnn(gnn: GeneGNN, ref_expr: torch.Tensor, nbr: torch.Tensor, graph: BatchedGeneGraph,
                 batch_size: int) -> torch.Tensor:
+    """The GNN's output for every cell of ``nbr``, written batch by batch into one float32 matrix."""
     gnn.eval()
-    return torch.cat([gnn(neighbour_features(ref_expr, nbr[idx.to(nbr.device)]), graph)
-                      for idx in _batches(nbr.shape[0], batch_size)])
+    ref_agg = aggregate_reference(ref_expr, graph)
+    out = torch.empty((nbr.shape[0], ref_expr.shape[1]), dtype=torch.float32, device=ref_expr.device)
+    for idx in _batches(nbr.shape[0], batch_size):
+        idx = idx.to(nbr.device)
+        out[idx] = _apply_gnn(gnn, ref_expr, ref_agg, nbr[idx], graph)
+    return out
+
+
+@torch.no_grad()
+def predict_final(gnn: GeneGNN | None, ref_expr: torch.Tensor, nbr: torch.Tensor, graph, alpha: float,
+                  batch_size: int, obs: torch.Tensor, target_idx: torch.Tensor, reliability_cells: torch.Tensor):
+    """Eq. 12 for every cell, batch by batch, keeping only what is used afterwards.
+
+    The full cells x genes prediction is never held: per batch, ``alpha * GNN + (1 - alpha) *
+    neighbour mean`` is computed for all genes, its target columns are stored, the per-gene sums
+    for the training genes' CSS against ``obs`` (the first ``obs.shape[1]`` genes) are
+    accumulated, and the rows of ``reliability_cells`` (sorted cell indices) are kept.
+
+    Returns
+    -------
+    targets (cells x target genes), training-gene CSS (one per training gene),
+    predicted expression of ``reliability_cells`` (cells x all genes)
+    """
+    if gnn is not None:
+        gnn.eval()
+    n_train = obs.shape[1]
+    ref_agg = aggregate_reference(ref_expr, graph) if gnn is not None else None
+    device = ref_expr.device
+    targets = torch.empty((nbr.shape[0], len(target_idx)), dtype=torch.float32, device=device)
+    dot = torch.zeros(n_train, dtype=torch.float64, device=device)
+    pp = torch.zeros(n_train, dtype=torch.float64, device=device)
+    oo = torch.zeros(n_train, dtype=torch.float64, device=device)
+    keep = torch.empty((len(reliability_cells), ref_expr.shape[1]), dtype=torch.float32, device=device)
+    rel = reliability_cells.to(device)
+    for idx in _batches(nbr.shape[0], batch_size):
+        idx = idx.to(nbr.device)
+        nb = nbr[idx]
+        final = ref_expr[nb].mean(dim=1)
+        if gnn is not None:
+            final = alpha * _apply_gnn(gnn, ref_expr, ref_agg, nb, graph) + (1.0 - alpha) * final
+        targets[idx] = final[:, target_idx]
+        tp, to = final[:, :n_train].double(), obs[idx].double()
+        dot += (tp * to).sum(0)
+        pp += (tp * tp).sum(0)
+        oo += (to * to).sum(0)
+        lo, hi = int(idx[0]), int(idx[-1]) + 1  # batches are contiguous ranges (no shuffling here)
+        sel = (rel >= lo) & (rel < hi)
+        if sel.any():
+            keep[sel] = final[rel[sel] - lo]
+    css = (dot / torch.sqrt(pp * oo).clamp(min=1e-12)).float()
+    return targets, css, keep
 
 
 @torch.no_grad()
@@ -172,13 +244,26 @@ def reliability_scores(train_pred: torch.Tensor, train_obs: torch.Tensor, target
     target_scores, training_scores_out_of_fold
     """
     n_cells, n_train = train_pred.shape
-    cells = torch.arange(n_cells)
-    if n_cells > max_cells:  # the MLP's input is a fixed, seeded subset of cells
-        cells = torch.sort(torch.randperm(n_cells, generator=gen)[:max_cells]).values
-    cells = cells.to(train_pred.device)
+    cells = reliability_cells(n_cells, max_cells, gen).to(train_pred.device)
     x_train = train_pred[cells].T.contiguous()
     x_target = target_pred[cells].T.contiguous()
     y = gene_css(train_pred, train_obs)
+    return reliability_from_parts(x_train, x_target, y, hidden=hidden, epochs=epochs, folds=folds, lr=lr, gen=gen)
+
+
+def reliability_cells(n_cells: int, max_cells: int, gen: torch.Generator) -> torch.Tensor:
+    """The cells whose predicted values are the reliability MLP's input: all, or a fixed seeded subset."""
+    if n_cells > max_cells:
+        return torch.sort(torch.randperm(n_cells, generator=gen)[:max_cells]).values
+    return torch.arange(n_cells)
+
+
+def reliability_from_parts(x_train: torch.Tensor, x_target: torch.Tensor, y: torch.Tensor, *,
+                           hidden: tuple[int, ...], epochs: int, folds: int, lr: float,
+                           gen: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`reliability_scores` from its inputs: genes x cells predictions of the training and
+    target genes (over the reliability cells) and the training genes' CSS ``y``."""
+    n_train = x_train.shape[0]
     folds = max(2, min(folds, n_train))
     assign = torch.randperm(n_train, generator=gen) % folds
     target_scores = torch.zeros(x_target.shape[0], device=x_target.device)
