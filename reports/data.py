@@ -183,31 +183,44 @@ def _read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]
 
 
 def _family_colors(entries: list[Entry]) -> None:
-    """Controls in greys; each other method family a hue of its own; variants (and parameter
-    settings) of a method lighter or darker shades of their parent's hue."""
+    """Each method family one hue (controls muted neutrals, the others a qualitative palette);
+    its parameter settings and variants shades of that hue, spread in lightness so that no two
+    entries look alike. The parent (default parameters) keeps the pure hue."""
     import matplotlib as mpl
 
     base = [mpl.colors.to_hex(c) for c in mpl.colormaps["tab10"].colors if mpl.colors.to_hex(c) != "#7f7f7f"]
     base += [mpl.colors.to_hex(c) for c in mpl.colormaps["Dark2"].colors]
-    greys = ["#4d4d4d", "#8c8c8c", "#b3b3b3", "#2b2b2b", "#a0a0a0"]
+    neutral = ["#595959", "#8c6d46", "#5f6f8f", "#7a5c7a"]  # grey, brown, slate, mauve
     families: dict[str, list[Entry]] = {}
     for e in entries:
         families.setdefault(e.variant_of or e.method, []).append(e)
-    n_control = 0
-    hue_i = 0
-    for fam, members in families.items():
+    n_control = n_other = 0
+    for members in families.values():
         if all(m.control for m in members):
-            for m in members:
-                m.color = greys[n_control % len(greys)]
-                n_control += 1
-            continue
-        h, l, s = colorsys.rgb_to_hls(*mpl.colors.to_rgb(base[hue_i % len(base)]))
-        hue_i += 1
+            colour = neutral[n_control % len(neutral)]
+            n_control += 1
+        else:
+            colour = base[n_other % len(base)]
+            n_other += 1
+        h, light, sat = colorsys.rgb_to_hls(*mpl.colors.to_rgb(colour))
+        members[0].color = colour
         n = len(members)
-        for i, m in enumerate(members):
-            # the first member (the parent, default parameters) keeps the base colour
-            light = l if i == 0 else 0.25 + 0.55 * (i - 1) / max(n - 2, 1)
-            m.color = mpl.colors.to_hex(colorsys.hls_to_rgb(h, light, s * (1.0 if i == 0 else 0.85)))
+        if n == 1:
+            continue
+        # n evenly spaced lightness levels; the parent takes the level nearest its own, the others the rest
+        levels = list(np.linspace(0.2, 0.75, n))
+        levels.pop(int(np.argmin([abs(v - light) for v in levels])))
+        for m, lv in zip(members[1:], levels):
+            m.color = mpl.colors.to_hex(colorsys.hls_to_rgb(h, lv, sat * 0.9))
+
+
+def linestyle(data_or_entries, label: str) -> str:
+    """Line style of an entry in line plots: solid for a family's parent, then dashed, dotted, ...
+    so that shades of one hue stay apart."""
+    entries = getattr(data_or_entries, "entries", data_or_entries)
+    e = next(x for x in entries if x.label == label)
+    fam = [x for x in entries if (x.variant_of or x.method) == (e.variant_of or e.method)]
+    return ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 2)), (0, (8, 2))][fam.index(e) % 7]
 
 
 def _order_entries(entries: list[Entry]) -> list[Entry]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import LABELS, RANK_METRICS, ReportData, higher_is_better
+from .data import LABELS, RANK_METRICS, ReportData, higher_is_better, linestyle
 from .tables import _safe
 
 
@@ -103,7 +103,7 @@ def box_plots(data: ReportData, out: Path, formats: list[str]) -> list[Figure]:
                 ax.scatter(means, pos, marker="D", s=14, color="white", edgecolor="black", zorder=3, linewidth=0.6)
                 ax.set_title(f"{scope}-level {metric.upper()} ({_direction(scope + '_' + metric)})")
                 ax.set_yticks(pos, order)
-                ax.invert_yaxis() if (i, j) == (0, 0) else None
+                ax.set_ylim(len(order) - 0.5, -0.5)  # first entry on top
                 ax.grid(axis="x", alpha=0.3)
         n_cells = d[d["scope"] == "cell"]["item"].nunique()
         n_genes = d[d["scope"] == "gene"]["item"].nunique()
@@ -125,10 +125,12 @@ def cluster_bars(data: ReportData, agg: pd.DataFrame, out: Path, formats: list[s
         data.notes.append("No cluster metric bars: no dataset has cluster scores (labels missing or --no-cluster).")
         return []
     datasets = [d for d in data.datasets if d in set(a["dataset"])]
-    order = [e for e in data.order if e in set(a["entry"])]
-    fig, axes = plt.subplots(len(datasets), 3, figsize=(11, 0.8 + (0.32 * len(order) + 0.6) * len(datasets)),
-                             sharey=True, squeeze=False)
+    orders = {d: [e for e in data.order if e in set(a.loc[a["dataset"] == d, "entry"])] for d in datasets}
+    heights = [len(orders[d]) + 1.5 for d in datasets]
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(11, 0.3 + 0.3 * sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
     for i, dataset in enumerate(datasets):
+        order = orders[dataset]
         for j, metric in enumerate(["cluster_ari", "cluster_fmi", "cluster_completeness"]):
             ax = axes[i, j]
             s = a[(a["dataset"] == dataset) & (a["metric"] == metric)].set_index("entry")
@@ -140,11 +142,11 @@ def cluster_bars(data: ReportData, agg: pd.DataFrame, out: Path, formats: list[s
             for p, v in zip(pos, vals):
                 if np.isfinite(v):
                     ax.text(v + 0.01, p, f"{v:.2f}", va="center", fontsize=7)
-            ax.set_yticks(pos, order)
+            ax.set_yticks(pos, order if j == 0 else [""] * len(order))
+            ax.set_ylim(len(order) - 0.5, -0.5)  # first entry on top
             ax.set_xlim(0, 1.12)
             ax.set_title(f"{dataset}: {LABELS[metric]}")
             ax.grid(axis="x", alpha=0.3)
-        axes[i, 0].invert_yaxis()
     fig.tight_layout()
     name = "cluster_metrics"
     return [Figure(name, "Cluster agreement with known cell types",
@@ -324,7 +326,7 @@ def reliability_curves(data: ReportData, out: Path, formats: list[str]) -> list[
             ranked = c.to_numpy()[np.argsort(-conf.to_numpy(), kind="stable")]
             frac = np.arange(1, len(ranked) + 1) / len(ranked)
             ax.plot(frac, np.cumsum(ranked) / np.arange(1, len(ranked) + 1), color=data.palette[lab], label=lab,
-                    linewidth=1.6)
+                    linewidth=1.6, linestyle=linestyle(data, lab))
         ax.set_xlabel("fraction of genes kept (most confident first)")
         ax.set_ylabel("mean gene-level CSS of the genes kept")
         ax.set_title(f"{dataset}: reliability of the per-gene confidence")
@@ -353,22 +355,25 @@ def resource_plots(data: ReportData, res: pd.DataFrame, out: Path, formats: list
     figs = []
     datasets = [d for d in data.datasets if d in set(res["dataset"])]
     order = [e for e in data.order if e in set(res["entry"])]
-    fig, axes = plt.subplots(len(datasets), 2, figsize=(10, 0.8 + (0.3 * len(order) + 0.7) * len(datasets)),
-                             sharey=True, squeeze=False)
+    orders = {d: [e for e in order if e in set(res.loc[res["dataset"] == d, "entry"])] for d in datasets}
+    heights = [len(orders[d]) + 1.5 for d in datasets]
+    fig, axes = plt.subplots(len(datasets), 2, figsize=(10, 0.3 + 0.3 * sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
     for i, dataset in enumerate(datasets):
         s = res[res["dataset"] == dataset].set_index("entry")
-        pos = np.arange(len(order))
+        here = orders[dataset]
+        pos = np.arange(len(here))
         for j, (col, label, log) in enumerate([("time_per_seed_s", "time per seed, all splits (s)", True),
                                                ("peak_memory_mb", "peak memory of a job (MB)", False)]):
             ax = axes[i, j]
-            vals = [s[col].get(e, np.nan) for e in order]
-            ax.barh(pos, vals, color=[data.palette[e] for e in order], height=0.7)
+            vals = [s[col].get(e, np.nan) for e in here]
+            ax.barh(pos, vals, color=[data.palette[e] for e in here], height=0.7)
             if log:
                 ax.set_xscale("log")
-            ax.set_yticks(pos, order)
+            ax.set_yticks(pos, here if j == 0 else [""] * len(here))
+            ax.set_ylim(len(here) - 0.5, -0.5)
             ax.set_title(f"{dataset}: {label}")
-            ax.grid(axis="x", alpha=0.3, which="both")
-        axes[i, 0].invert_yaxis()
+            ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     figs.append(Figure("resources", "Runtime and peak memory",
                        "Wall time of a method's jobs for one seed (all folds), and the largest resident memory of "
@@ -380,7 +385,8 @@ def resource_plots(data: ReportData, res: pd.DataFrame, out: Path, formats: list
         for e in order:
             s = res[res["entry"] == e].dropna(subset=["n_cells"]).sort_values("n_cells")
             if len(s) >= 1:
-                ax.plot(s["n_cells"], s["time_per_seed_s"], marker="o", color=data.palette[e], label=e)
+                ax.plot(s["n_cells"], s["time_per_seed_s"], marker="o", color=data.palette[e], label=e,
+                        linestyle=linestyle(data, e))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("spatial cells in the dataset")
@@ -399,11 +405,17 @@ def resource_plots(data: ReportData, res: pd.DataFrame, out: Path, formats: list
 
 
 def _gene_pcc(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    t = truth - truth.mean(0)
+    """Per-gene PCC with the metric's conventions (docs/metrics.md): undefined for a constant
+    truth, 0 for a constant prediction (float32 rounding noise counts as constant)."""
+    t = truth.astype(np.float64) - truth.mean(0)
+    pred = pred.astype(np.float64)
     p = pred - pred.mean(0)
+    const = pred.std(0) <= 1e-6 * np.maximum(np.abs(pred).mean(0), 1e-12)
     den = np.sqrt((t ** 2).sum(0) * (p ** 2).sum(0))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (t * p).sum(0) / den, np.nan)
+        r = np.where(den > 0, (t * p).sum(0) / den, np.nan)
+    r = np.where(const, 0.0, r)
+    return np.where(truth.std(0) > 0, r, np.nan)
 
 
 def choose_genes(data: ReportData, dataset: str, n: int = 3) -> list[str]:
@@ -446,44 +458,57 @@ def spatial_maps(data: ReportData, out: Path, formats: list[str], genes: list[st
             chosen = choose_genes(data, dataset, n_genes)
             why = "the best, median and worst predicted (mean gene-level PCC over the non-control methods)"
         labs = list(pred.layers)
-        ncol = len(labs) + 1
+        n_panels = len(labs) + 1
+        ncol = min(n_panels, 7)  # wrap long method lists: each gene gets a block of rows
+        rows_per_gene = int(np.ceil(n_panels / ncol))
         xy = pred.coords
         span = np.ptp(xy, axis=0)
         aspect = span[1] / span[0] if span[0] > 0 else 1.0
-        w = 1.9
-        h = max(0.8, min(3.5, w * aspect))
-        size = float(np.clip(9000 / len(xy), 0.3, 12))
-        fig, axes = plt.subplots(len(chosen), ncol, figsize=(w * ncol + 0.8, (h + 0.45) * len(chosen)),
-                                 squeeze=False)
+        w = 2.0
+        h = max(0.8, min(3.0, w * aspect))
+        size = float(np.clip(2.5 * 9000 / len(xy), 0.3, 14))
+        nrow = rows_per_gene * len(chosen)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(w * ncol + 0.9, (h + 0.5) * nrow), squeeze=False,
+                                 layout="constrained")
         t = pred.truth
+        sc = None
         for i, g in enumerate(chosen):
             gi = t.columns.get_loc(g)
             measured = t[g].to_numpy()
             panels = [("measured", measured, None)] + [
                 (lab, pred.layers[lab][:, gi], _gene_pcc(measured[:, None], pred.layers[lab][:, gi:gi + 1])[0])
                 for lab in labs]
-            for j, (title, values, pcc) in enumerate(panels):
-                ax = axes[i, j]
-                # each panel on its own scale (1st to 99th percentile): the maps compare patterns; how well
-                # a method recovers the measured scale is what MSE measures
-                lo, hi = np.percentile(values, [1, 99])
-                if hi <= lo:  # a constant prediction (the mean control): one mid colour
-                    lo, hi = lo - 1.0, hi + 1.0
-                sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, s=size, cmap="viridis", vmin=lo, vmax=hi,
-                                linewidths=0, rasterized=True)
-                ax.set_aspect("equal")
+            block = axes[i * rows_per_gene:(i + 1) * rows_per_gene].ravel()
+            for k, ax in enumerate(block):
                 ax.set_xticks([])
                 ax.set_yticks([])
                 for sp in ax.spines.values():
                     sp.set_visible(False)
-                label = title if pcc is None else f"{title}\nPCC {pcc:.2f}" if np.isfinite(pcc) else f"{title}\nPCC n/a"
-                ax.set_title(label, fontsize=7.5, color=data.palette.get(title, "black"))
-                if j == 0:
-                    ax.set_ylabel(g, fontsize=10, fontweight="bold")
-            cb = fig.colorbar(sc, ax=axes[i, :].tolist(), shrink=0.8, pad=0.01, ticks=[sc.norm.vmin, sc.norm.vmax])
-            cb.ax.set_yticklabels(["low", "high"])
-            cb.set_label(g, fontsize=8)
-        fig.suptitle(f"{dataset}: measured vs predicted expression", y=1.0)
+                if k >= len(panels):
+                    ax.set_visible(False)
+                    continue
+                title, values, pcc = panels[k]
+                # each panel on its own scale (1st to 99th percentile): the maps compare patterns; how well
+                # a method recovers the measured scale is what MSE measures
+                lo, hi = np.percentile(values, [1, 99])
+                if hi - lo <= 1e-6 * max(abs(hi), 1e-12):  # a constant prediction (the mean control): mid colour
+                    lo, hi = lo - 1.0, hi + 1.0
+                sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, s=size, cmap="viridis", vmin=lo, vmax=hi,
+                                linewidths=0, rasterized=True)
+                ax.set_aspect("equal")
+                if pcc is None:
+                    label = f"{g}: measured"
+                else:
+                    label = f"{title}\nPCC {pcc:.2f}".replace("-0.00", "0.00") if np.isfinite(pcc) else \
+                        f"{title}\nPCC n/a"
+                ax.set_title(label, fontsize=8, fontweight="bold" if pcc is None else "normal")
+                # a bar in the method's colour under the title ties the panel to the other figures
+                if pcc is not None:
+                    ax.add_patch(plt.Rectangle((0, 1.0), 1, 0.025, transform=ax.transAxes, color=data.palette[title],
+                                               clip_on=False))
+        cb = fig.colorbar(sc, ax=axes.ravel().tolist(), shrink=0.4, pad=0.01, ticks=[sc.norm.vmin, sc.norm.vmax])
+        cb.ax.set_yticklabels(["low\n(1st pct)", "high\n(99th pct)"], fontsize=7)
+        fig.suptitle(f"{dataset}: measured vs predicted expression of {', '.join(chosen)}")
         name = f"spatial_{_safe(dataset)}"
         figs.append(Figure(name, f"Spatial maps, {dataset}",
                            f"Genes: {', '.join(chosen)} ({why}). Each prediction is the assembled K-fold "
