@@ -89,7 +89,10 @@ class StPlusMethod(Method):
     * ``top_k`` (2000: number of most variable reference-only genes used) is capped at
       ``n_ref_genes - n_training - n_target`` (the number of reference-only genes), since
       ``np.argpartition`` fails ("kth out of bounds") when fewer exist. With no reference-only
-      gene at all, stPlus cannot run and a ``ValueError`` says so.
+      gene at all (e.g. the osmFISH pair, whose reference has the same 33 genes), stPlus's gene
+      selection would crash on an empty matrix; the wrapper then passes ``top_k=0`` and makes
+      ``select_top_variable_genes`` return no index, so the autoencoder sees the training and
+      target genes only. Everything else in stPlus is unchanged.
     * ``n_neighbors`` (50) is capped at the number of reference cells.
     * Runs on the CPU only (``task.device`` is ignored): the package hard-codes CUDA; see
       :func:`_stplus_on_cpu` for the patches, which are applied only inside ``fit_predict``
@@ -145,10 +148,7 @@ class StPlusMethod(Method):
         fixed = set(train) | set(targets)
         others = [g for g in ref_genes if g not in fixed]
         n_other = len(dict.fromkeys(others))
-        if n_other == 0:
-            raise ValueError("stPlus needs reference genes beyond the training and target genes (top_k >= 1); "
-                             "this reference has none")
-        top_k = max(1, min(int(self.params.top_k), n_other))
+        top_k = min(int(self.params.top_k), n_other) if n_other else 0
 
         genes = task.genes + list(dict.fromkeys(others))
         token = {g: f"g{i}" for i, g in enumerate(genes)}
@@ -168,14 +168,20 @@ class StPlusMethod(Method):
         task.workdir.mkdir(parents=True, exist_ok=True)
         ckpt_dir = tempfile.mkdtemp(prefix="stplus-", dir=str(task.workdir))
         with _stplus_on_cpu() as stplus_model:
-            res = stplus_model.stPlus(
-                spatial_df, scrna_df, np.array([token[g] for g in targets]),
-                save_path_prefix=f"{ckpt_dir}/stPlus", top_k=top_k, t_min=int(self.params.t_min),
-                data_quality=self.params.data_quality, random_seed=int(task.seed), verbose=False,
-                n_neighbors=n_neighbors, converge_ratio=float(self.params.converge_ratio),
-                max_epoch_num=epochs, batch_size=int(self.params.batch_size),
-                learning_rate=self.params.learning_rate, weight_decay=float(self.params.weight_decay),
-            )
+            select = stplus_model.select_top_variable_genes
+            if top_k == 0:  # argpartition of an empty matrix fails; select no extra gene instead
+                stplus_model.select_top_variable_genes = lambda mtx, k: np.zeros(0, dtype=np.int64)
+            try:
+                res = stplus_model.stPlus(
+                    spatial_df, scrna_df, np.array([token[g] for g in targets]),
+                    save_path_prefix=f"{ckpt_dir}/stPlus", top_k=top_k, t_min=int(self.params.t_min),
+                    data_quality=self.params.data_quality, random_seed=int(task.seed), verbose=False,
+                    n_neighbors=n_neighbors, converge_ratio=float(self.params.converge_ratio),
+                    max_epoch_num=epochs, batch_size=int(self.params.batch_size),
+                    learning_rate=self.params.learning_rate, weight_decay=float(self.params.weight_decay),
+                )
+            finally:
+                stplus_model.select_top_variable_genes = select
         if not isinstance(res, pd.DataFrame):
             raise RuntimeError(f"stPlus returned {res!r} instead of a table (a target gene missing from the reference?)")
         values = res[[token[g] for g in targets]].to_numpy(dtype=np.float64)
