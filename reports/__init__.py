@@ -75,6 +75,11 @@ def make_report(
     if n_genes < 1:
         raise InputError("--n-genes must be at least 1")
     data = load(run_dirs)
+    if genes and data.predictions:  # fail before drawing anything
+        known = set().union(*(set(p.truth.columns) for p in data.predictions.values()))
+        if not any(g in known for g in genes):
+            raise InputError(f"gene(s) {genes} are not among the scored genes of any dataset of these results; "
+                             f"some that are: {sorted(known)[:12]}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     fmts = list(formats)

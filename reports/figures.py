@@ -63,6 +63,14 @@ def _save(fig, out: Path, name: str, formats: list[str]) -> list[str]:
     return files
 
 
+def _horizontal() -> dict:
+    """Horizontal boxes: ``orientation=`` from matplotlib 3.10 on (``vert=`` is deprecated there)."""
+    import matplotlib
+
+    major, minor = (int(x) for x in matplotlib.__version__.split(".")[:2])
+    return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
+
+
 def _direction(metric: str) -> str:
     d = higher_is_better(metric)
     return "higher is better" if d else "lower is better"
@@ -93,7 +101,7 @@ def box_plots(data: ReportData, out: Path, formats: list[str]) -> list[Figure]:
                 s = d[(d["scope"] == scope) & (d["metric"] == metric)]
                 vals = [s.loc[s["entry"] == e, "value"].dropna().to_numpy() for e in order]
                 pos = np.arange(len(order))
-                bp = ax.boxplot([v if v.size else [np.nan] for v in vals], positions=pos, vert=False,
+                bp = ax.boxplot([v if v.size else [np.nan] for v in vals], positions=pos, **_horizontal(),
                                 widths=0.65, showfliers=False, patch_artist=True,
                                 medianprops={"color": "black", "linewidth": 1.2})
                 for patch, e in zip(bp["boxes"], order):
@@ -569,12 +577,15 @@ def umap_plots(data: ReportData, out: Path, formats: list[str], max_cells: int =
         ncol = min(4, len(panels))
         nrow = int(np.ceil(len(panels) / ncol))
         fig, axes = plt.subplots(nrow, ncol, figsize=(2.8 * ncol + 2.6, 2.8 * nrow), squeeze=False)
-        size = float(np.clip(3000 / len(keep), 0.5, 10))
+        size = float(np.clip(6000 / len(keep), 1.0, 12))
         for k, (title, x) in enumerate(panels):
             ax = axes.flat[k]
             x = np.asarray(x, dtype=np.float64)
             sd = x.std(0)
-            ax.set_title(title, fontsize=9, color=data.palette.get(title, "black"))
+            ax.set_title(title, fontsize=9, fontweight="bold" if title == "measured" else "normal")
+            if title in data.palette:  # the method's colour as a bar under the title, as in the spatial maps
+                ax.add_patch(plt.Rectangle((0, 1.0), 1, 0.02, transform=ax.transAxes, color=data.palette[title],
+                                           clip_on=False))
             ax.set_xticks([])
             ax.set_yticks([])
             for sp in ax.spines.values():
@@ -587,7 +598,7 @@ def umap_plots(data: ReportData, out: Path, formats: list[str], max_cells: int =
             z = np.clip((x - x.mean(0)) / np.where(sd > 0, sd, 1), -10, 10)
             n_pc = max(1, min(30, z.shape[1] - 1, z.shape[0] - 1))
             pcs = PCA(n_components=n_pc, random_state=seed).fit_transform(z)
-            emb = umap.UMAP(n_neighbors=15, min_dist=0.3, random_state=seed, n_jobs=1).fit_transform(pcs)
+            emb = umap.UMAP(n_neighbors=15, min_dist=0.3, n_epochs=200, random_state=seed, n_jobs=1).fit_transform(pcs)
             ax.scatter(emb[:, 0], emb[:, 1], c=colors, s=size, linewidths=0, rasterized=True)
         for k in range(len(panels), nrow * ncol):
             axes.flat[k].set_visible(False)
@@ -601,7 +612,8 @@ def umap_plots(data: ReportData, out: Path, formats: list[str], max_cells: int =
         fig.tight_layout()
         name = f"umap_{_safe(dataset)}"
         figs.append(Figure(name, f"UMAP of imputed cells, {dataset}",
-                           "Each panel embeds one matrix separately (genes z-scored, PCA, UMAP with a fixed seed): "
+                           "Each panel embeds one matrix separately (genes z-scored, PCA to at most 30 components, UMAP with "
+                           "15 neighbours, 200 epochs, seed 0): "
                            "cell types that stay together in a method's panel are kept apart by its imputation.",
                            _save(fig, out, name, formats), "umap"))
     return figs

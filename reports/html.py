@@ -68,13 +68,22 @@ def _img(out: Path, rel: str) -> str:
     return f'<img alt="{_esc(rel)}" src="data:image/png;base64,{data}">'
 
 
+def _command(argv: list[str]) -> str:
+    """The command as a person would type it (``python -m benchmark ...`` for the module's path)."""
+    if not argv:
+        return "(from Python)"
+    head = argv[0]
+    if head.endswith("__main__.py") or head.endswith("/benchmark") or Path(head).name == "st-impute-bench":
+        head = "python -m benchmark"
+    return " ".join([head, *argv[1:]])
+
+
 def _provenance(run_dir: str, run: dict[str, Any]) -> str:
     if not run:
         return f"<h3>{_esc(run_dir)}</h3><p>No run.json in this folder: provenance unknown.</p>"
     cfg = run.get("config", {})
     items = [
-        ("command", " ".join(Path(run["command"][0]).name if i == 0 else c for i, c in
-                             enumerate(run.get("command", []))) or "(from Python)"),
+        ("command", _command(run.get("command", []))),
         ("git commit", run.get("git_commit")),
         ("suite version", run.get("suite_version")),
         ("started / finished", f"{run.get('started', '?')} / {run.get('finished', '?')}"),

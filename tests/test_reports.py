@@ -86,7 +86,7 @@ def report(runs):
 
     main, k5, root = runs
     with registered(ConfidentKnn, ConfidentKnnVariant, Broken):
-        rep = make_report([main, k5], root / "report", formats=("svg", "pdf"), umap=False)
+        rep = make_report([main, k5], root / "report", umap=False)
     return rep
 
 
@@ -196,7 +196,6 @@ def test_figure_files_are_valid(report, name):
     assert png.read_bytes()[:8] == PNG_MAGIC
     img = matplotlib.image.imread(png)
     assert img.shape[0] > 100 and img.shape[1] > 100 and img.std() > 0  # not blank
-    assert (report.out / "figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
     assert _svg_text(report.out / "figures" / f"{name}.svg")
 
 
@@ -287,9 +286,15 @@ def test_cli_report(runs, tmp_path, capsys):
     from benchmark.cli import main as cli
 
     _, k5, _ = runs
-    assert cli(["report", str(k5), "--out", str(tmp_path / "r"), "--no-umap"]) == 0
-    assert "report.html" in capsys.readouterr().out
-    assert (tmp_path / "r" / "report.html").is_file() and (tmp_path / "r" / "figures" / "spatial_tiny.svg").is_file()
+    gene = ad.read_h5ad(k5 / "predictions" / "tiny.h5ad").var_names[-1]
+    assert cli(["report", str(k5), "--out", str(tmp_path / "r"), "--no-umap", "--formats", "pdf",
+                "--genes", gene, "NotAGene"]) == 0
+    out = capsys.readouterr().out
+    assert "report.html" in out and "NotAGene" in out  # a note names the unknown gene
+    fig = tmp_path / "r" / "figures"
+    assert (fig / "spatial_tiny.pdf").read_bytes()[:5] == b"%PDF-" and not (fig / "spatial_tiny.svg").exists()
+    assert (fig / "box_tiny.pdf").read_bytes()[:5] == b"%PDF-"
+    assert f"Genes: {gene} (chosen with --genes)" in (tmp_path / "r" / "report.html").read_text()
     assert cli(["report", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
 
@@ -306,11 +311,16 @@ def test_umap_figure(runs, tmp_path):
     assert "Type0" in svg  # the known labels are the legend
 
 
-def test_missing_umap_is_said_on_the_page(runs, tmp_path, monkeypatch):
-    from benchmark.reports import figures, make_report
+def test_missing_umap_is_said_on_the_page(runs, monkeypatch, tmp_path):
+    from benchmark.reports import figures
+    from benchmark.reports.data import load
+    from benchmark.reports.html import write_html
 
     _, k5, _ = runs
     monkeypatch.setattr(figures, "umap_available", lambda: False)
-    rep = make_report([k5], tmp_path / "r")
-    assert "umap-learn is not installed" in rep.html.read_text()
-    assert not (tmp_path / "r" / "figures" / "umap_tiny.png").exists()
+    data = load([k5])
+    assert figures.umap_plots(data, tmp_path, ["svg"]) == []
+    assert any("umap-learn is not installed" in n for n in data.notes)
+    page = write_html(data, {"summaries": {}, "aggregates": None, "resources": None, "ranks": pd.DataFrame(),
+                             "failures": pd.DataFrame()}, [], tmp_path, [])
+    assert "umap-learn is not installed" in page.read_text()
