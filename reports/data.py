@@ -91,6 +91,7 @@ class ReportData:
     entries: list[Entry]
     predictions: dict[str, "Predictions"] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    scale: pd.DataFrame = field(default_factory=pd.DataFrame)  # rows of `benchmark scale` folders (scale.csv)
 
     @property
     def order(self) -> list[str]:
@@ -265,6 +266,14 @@ def load(run_dirs: list[Path]) -> ReportData:
     """
     if not run_dirs:
         raise InputError("give at least one results folder")
+    # folders of `benchmark scale` (scale.csv, no results.parquet) add the runtime-against-cells figure
+    scale_dirs = [Path(d) for d in run_dirs if (Path(d) / "scale.csv").is_file()
+                  and not (Path(d) / "results.parquet").is_file()]
+    run_dirs = [Path(d) for d in run_dirs if Path(d) not in scale_dirs]
+    if not run_dirs:
+        raise InputError("give at least one results folder of `benchmark run` (folders of `benchmark scale` "
+                         "are added to such a report, not reported alone)")
+    scale = [pd.read_csv(d / "scale.csv").assign(run=str(d)) for d in scale_dirs]
     frames, job_frames, runs, notes = [], [], {}, []
     seen: dict[tuple, str] = {}
     for d in run_dirs:
@@ -300,6 +309,11 @@ def load(run_dirs: list[Path]) -> ReportData:
     if not jobs.empty:
         jobs["entry"] = [label[k] for k in zip(jobs["method"], jobs["params"])]
     data = ReportData([Path(d) for d in run_dirs], results, jobs, runs, entries, notes=notes)
+    if scale:
+        data.scale = pd.concat(scale, ignore_index=True)
+        for d in scale_dirs:
+            meta = d / "scale.json"
+            data.runs[str(d)] = json.loads(meta.read_text()) if meta.is_file() else {}
     data.predictions = load_predictions(data)
     return data
 

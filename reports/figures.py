@@ -71,6 +71,20 @@ def _horizontal() -> dict:
     return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
 
 
+def _plain_log(ax, axis: str = "both") -> None:
+    """Log axes labelled 0.3, 20, 1000 rather than 3x10^-1 (narrow ranges get minor labels too)."""
+    from matplotlib.ticker import FuncFormatter
+
+    from matplotlib.ticker import NullFormatter
+
+    fmt = FuncFormatter(lambda v, _: f"{v:g}")
+    for a in ([ax.xaxis, ax.yaxis] if axis == "both" else [getattr(ax, f"{axis}axis")]):
+        if a.get_scale() == "log":
+            lo, hi = sorted(a.get_view_interval())
+            a.set_major_formatter(fmt)
+            a.set_minor_formatter(fmt if lo > 0 and hi / lo < 10 else NullFormatter())
+
+
 def _direction(metric: str) -> str:
     d = higher_is_better(metric)
     return "higher is better" if d else "lower is better"
@@ -387,6 +401,8 @@ def resource_plots(data: ReportData, res: pd.DataFrame, out: Path, formats: list
                        "Wall time of a method's jobs for one seed (all folds), and the largest resident memory of "
                        "a job's process (the suite's own baseline included, about 0.4 GB). Measured; they vary "
                        "between runs and machines.", _save(fig, out, "resources", formats), "resources"))
+    if not data.scale.empty:
+        figs += _scale_plot(data, out, formats)
     sizes = res.dropna(subset=["n_cells"]).groupby("n_cells")["dataset"].first()
     if len(sizes) >= 2:
         fig, ax = plt.subplots(figsize=(6.2, 4.2))
@@ -399,6 +415,7 @@ def resource_plots(data: ReportData, res: pd.DataFrame, out: Path, formats: list
         ax.set_yscale("log")
         ax.set_xlabel("spatial cells in the dataset")
         ax.set_ylabel("time per seed (s)")
+        _plain_log(ax)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
         fig.tight_layout()
@@ -407,6 +424,44 @@ def resource_plots(data: ReportData, res: pd.DataFrame, out: Path, formats: list
                            "(they also differ in genes and reference size).",
                            _save(fig, out, "scaling", formats), "resources"))
     return figs
+
+
+def _scale_plot(data: ReportData, out: Path, formats: list[str]) -> list[Figure]:
+    """Time and peak memory against cells from ``benchmark scale`` folders; a cross where a method
+    stopped (time-out, memory budget, failure)."""
+    plt = _plt()
+    sc = data.scale
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    methods = list(dict.fromkeys(sc["method"]))
+    # a method of the report keeps its colour (its default-parameter entry); others get neutral colours
+    own = {e.method: e.color for e in data.entries if e.params == {} or e.method not in {x.method for x in
+                                                                                         data.entries if x.params == {}}}
+    extra = iter(["#17becf", "#bcbd22", "#7f7f7f", "#9467bd", "#e377c2", "#8c564b"] * 5)
+    for m in methods:
+        s = sc[sc["method"] == m].sort_values("n_cells")
+        ok = s[s["status"] == "ok"]
+        bad = s[~s["status"].isin(["ok", "skipped"])]
+        colour = own.get(m) or next(extra)
+        for ax, col in zip(axes, ["runtime_s", "peak_rss_mb"]):
+            ax.plot(ok["n_cells"], ok[col], marker="o", color=colour, label=m)
+            if not bad.empty:
+                ax.scatter(bad["n_cells"], bad[col].fillna(ok[col].max() if not ok.empty else 1), marker="x", s=60,
+                           color=colour, zorder=3)
+    for ax, label in zip(axes, ["wall time of the job (s)", "peak resident memory (MB)"]):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("spatial cells")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="major")
+        _plain_log(ax)
+    axes[1].legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    n_genes = ", ".join(str(g) for g in sorted(set(sc["n_genes"])))
+    fig.suptitle(f"Scaling run: one fold per method and size ({n_genes} panel genes); x = stopped there")
+    fig.tight_layout()
+    return [Figure("scaling_run", "Runtime and memory against cells (benchmark scale)",
+                   "From the `benchmark scale` folder(s) given: built-in data of each size, one fold per method; "
+                   "a cross marks the size where a method failed or ran over its budget (it is not run at larger "
+                   "sizes).", _save(fig, out, "scaling_run", formats), "resources")]
 
 
 # -- figures of the predictions themselves ---------------------------------------------------

@@ -299,6 +299,27 @@ def test_cli_report(runs, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_scale_folder_adds_the_scaling_figure(runs, tmp_path):
+    """A `benchmark scale` folder (scale.csv) given beside a results folder adds time and memory
+    against cells, with a cross where a method stopped."""
+    from benchmark.reports import make_report
+    from benchmark.scale import COLUMNS
+
+    _, k5, _ = runs
+    scale = tmp_path / "scale"
+    scale.mkdir()
+    rows = [{"method": m, "n_cells": n, "n_genes": 20, "status": st, "runtime_s": t, "peak_rss_mb": mem}
+            for m, n, st, t, mem in [("knn", 1000, "ok", 1.0, 200), ("knn", 10000, "ok", 9.0, 400),
+                                     ("slowpoke", 1000, "ok", 5.0, 300), ("slowpoke", 10000, "timeout", None, None)]]
+    pd.DataFrame(rows).reindex(columns=COLUMNS).to_csv(scale / "scale.csv", index=False)
+    rep = make_report([k5, scale], tmp_path / "r", umap=False)
+    svg = _svg_text(tmp_path / "r" / "figures" / "scaling_run.svg")
+    assert "knn" in svg and "slowpoke" in svg and "spatial cells" in svg
+    assert "scaling_run" in rep.html.read_text()
+    with pytest.raises(InputError, match="at least one results folder"):
+        make_report([scale], tmp_path / "r2")
+
+
 @pytest.mark.slow  # umap-learn's numba compilation takes tens of seconds
 def test_umap_figure(runs, tmp_path):
     pytest.importorskip("umap")
