@@ -101,11 +101,15 @@ class UniportMethod(Method):
     Deviations and traps handled: ``seed`` is ``task.seed`` (``Run``'s default is 124), given
     AnnData objects are new (neutral cell names; the task's objects are never passed), all
     spatial cells are predicted (the tutorial drops spatial cells with no count; here their
-    all-zero input is encoded like any other), the checkpoints and ``log.txt`` are written under
+    all-zero input is encoded like any other), with fewer stacked cells than ``batch_size`` the
+    batch shrinks to the number of cells (``Run``'s loader drops partial batches, so it would have
+    none and fail), the checkpoints and ``log.txt`` are written under
     ``task.workdir``, data loading runs in-process (``num_workers=0``), and the global side
     effects of ``Run`` are undone afterwards (see :func:`_uniport_sandbox`).
 
-    Quick mode (``task.quick``): at most ``quick_iterations`` (100) iterations.
+    Quick mode (``task.quick``): at most ``quick_epochs`` (30) epochs, i.e. ``quick_epochs`` times
+    the number of full batches of 256 cells (``Run`` counts iterations; an epoch is one pass over
+    the stacked cells with the last partial batch dropped).
     Device: CPU unless ``task.device`` is ``cuda``/``auto`` and torch sees a GPU.
     Deterministic on CPU: NumPy and torch are seeded by ``Run`` with ``task.seed``.
     """
@@ -118,7 +122,7 @@ class UniportMethod(Method):
         package="uniport",
         requires=("uniport",),
         install_hint="pip install -c constraints.txt uniport",
-        quick_note="trains at most quick_iterations (100) mini-batch iterations instead of iteration (30000)",
+        quick_note="trains at most quick_epochs (30) epochs instead of up to iteration (30000) mini-batch iterations",
     )
 
     @dataclass
@@ -134,8 +138,8 @@ class UniportMethod(Method):
         lr: float = 2e-4
         patience: int = 30
         loss_type: str = "BCE"
-        #: Iterations under ``--quick`` (not an authors' parameter).
-        quick_iterations: int = 100
+        #: Epochs under ``--quick`` (not an authors' parameter).
+        quick_epochs: int = 30
 
     def fit_predict(self, task: ImputationTask) -> Prediction:
         import scanpy as sc
@@ -169,7 +173,12 @@ class UniportMethod(Method):
                 ref_max = np.abs(np.asarray(a.X, dtype=np.float64)).max(axis=0)  # MaxAbsScaler's scale
             up.batch_scale(a)
 
-        iterations = int(self.params.quick_iterations if task.quick else self.params.iteration)
+        # Run's training loader drops the last partial batch, so with fewer cells than one batch it
+        # would have no batch at all (and Run divides by its length): the batch shrinks to fit.
+        batch_size = max(2, min(int(self.params.batch_size), adata_cm.n_obs))
+        iterations = int(self.params.iteration)
+        if task.quick:  # one epoch is n_cells // batch_size iterations
+            iterations = min(iterations, int(self.params.quick_epochs) * (adata_cm.n_obs // batch_size))
         use_cuda = task.device in ("cuda", "auto") and torch.cuda.is_available()
         outdir = Path(task.workdir) / "uniport"
         outdir.mkdir(parents=True, exist_ok=True)
@@ -178,11 +187,11 @@ class UniportMethod(Method):
             up.Run(
                 adatas=[spatial, reference], adata_cm=adata_cm, mode="h", lambda_s=p.lambda_s,
                 lambda_recon=p.lambda_recon, lambda_kl=p.lambda_kl, lambda_ot=p.lambda_ot, iteration=iterations,
-                reg=p.reg, reg_m=p.reg_m, batch_size=int(p.batch_size), lr=p.lr, loss_type=p.loss_type,
+                reg=p.reg, reg_m=p.reg_m, batch_size=batch_size, lr=p.lr, loss_type=p.loss_type,
                 outdir=str(outdir), seed=int(task.seed), num_workers=0, patience=int(p.patience),
             )
             predicted = up.Run(adata_cm=spatial, out="predict", pred_id=1, outdir=str(outdir),
-                               batch_size=int(p.batch_size), seed=int(task.seed))
+                               batch_size=batch_size, seed=int(task.seed))
         scaled = np.asarray(predicted.obsm["predict"], dtype=np.float64)  # spatial cells x genes (in [0, 1])
         col = {g: j for j, g in enumerate(genes)}
         idx = [col[g] for g in targets]
@@ -190,6 +199,6 @@ class UniportMethod(Method):
         values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
         return Prediction(
             pd.DataFrame(values, index=task.spatial.obs_names, columns=targets),
-            info={"max_iterations": iterations, "device": "cuda" if use_cuda else "cpu",
+            info={"max_iterations": iterations, "batch_size": batch_size, "device": "cuda" if use_cuda else "cpu",
                   "reference_cells_without_counts": int((~ref_keep).sum())},
         )
