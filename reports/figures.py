@@ -637,7 +637,7 @@ def umap_plots(data: ReportData, out: Path, formats: list[str], max_cells: int =
             ax = axes.flat[k]
             x = np.asarray(x, dtype=np.float64)
             sd = x.std(0)
-            ax.set_title(title, fontsize=9, fontweight="bold" if title == "measured" else "normal")
+            ax.set_title(title, fontsize=9, fontweight="bold" if title == "measured" else "normal", pad=9)
             if title in data.palette:  # the method's colour as a bar under the title, as in the spatial maps
                 ax.add_patch(plt.Rectangle((0, 1.0), 1, 0.02, transform=ax.transAxes, color=data.palette[title],
                                            clip_on=False))
