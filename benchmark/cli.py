@@ -303,11 +303,7 @@ def cmd_run(args) -> int:
     from .run_config import build_run_config
 
     cfg = build_run_config(args)  # --config file, overridden by the flags given
-    if args.executor:
-        cfg.executor = args.executor
-    cfg.scheduler = args.scheduler or cfg.scheduler
-    cfg.dask_workers = args.workers or cfg.dask_workers
-    if (args.scheduler or args.workers) and cfg.executor != "dask":
+    if (cfg.scheduler or cfg.dask_workers) and cfg.executor != "dask":
         raise BenchmarkError("--scheduler and --workers need --executor dask")
     result = run_benchmark(cfg, progress=not args.quiet)
     print()

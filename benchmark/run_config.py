@@ -162,6 +162,9 @@ FIELDS: dict[str, Validator] = {
     "retry_failed": _bool,
     "isolation": _bool,
     "device": _choice("cpu", "cuda", "auto"),
+    "executor": _choice("serial", "dask"),
+    "scheduler": _optional(_str),
+    "workers": _optional(_int(1)),
 }
 
 _PATH_KEYS = ("out", "cache_dir", "data_dir")
@@ -221,7 +224,7 @@ def cli_values(args) -> dict[str, Any]:
     simple = ["datasets", "methods", "seeds", "quick", "protocol", "folds", "holdout_fraction", "repeats",
               "preprocessing", "hvg", "cluster_resolution", "cluster_neighbors", "cluster_pcs",
               "harmonize_gene_case", "self_pair_seed", "self_pair_fraction", "verify_data", "out", "cache_dir",
-              "data_dir", "time_budget", "retry_failed", "device"]
+              "data_dir", "time_budget", "retry_failed", "device", "executor", "scheduler", "workers"]
     for key in simple:
         v = getattr(args, key, None)
         if v is not None:
@@ -279,7 +282,8 @@ def to_run_config(values: dict[str, Any]):
               "harmonize_gene_case": "harmonize_gene_case", "self_pair_seed": "self_pair_seed",
               "self_pair_fraction": "self_pair_fraction", "verify_data": "verify_data", "out": "out",
               "cache_dir": "cache_dir", "data_dir": "data_dir", "time_budget": "time_budget",
-              "retry_failed": "retry_failed", "isolation": "isolate", "device": "device"}
+              "retry_failed": "retry_failed", "isolation": "isolate", "device": "device",
+              "executor": "executor", "scheduler": "scheduler", "workers": "dask_workers"}
     for key, attr in direct.items():
         if key in values:
             setattr(cfg, attr, values[key])

@@ -39,6 +39,8 @@ time_budget: 60
 retry_failed: true
 isolation: false
 device: cpu
+executor: dask
+workers: 2
 """
 
 
@@ -64,6 +66,7 @@ def test_every_option_from_yaml(tmp_path):
     assert (cfg.self_pair_seed, cfg.self_pair_fraction) == (3, 0.4)
     assert cfg.out == tmp_path / "results" and cfg.data_dir == tmp_path / "data" and cfg.cache_dir is None
     assert cfg.time_budget == 60.0 and cfg.device == "cpu"
+    assert (cfg.executor, cfg.dask_workers, cfg.scheduler) == ("dask", 2, None)
 
 
 def test_flags_override_the_file(tmp_path):
@@ -97,6 +100,7 @@ def test_no_file_gives_runconfig_defaults():
     ("user_data: [{spatial: a.h5ad, reference: b.h5ad, labelkey: x}]\n", "user_data[0].labelkey",
      "did you mean 'label_key'"),
     ("device: tpu\n", "device", "cpu, cuda, auto"),
+    ("executor: slurm\n", "executor", "serial, dask"),
     ("time_budget: -1\n", "time_budget", "at least 0.0"),
     ("- a\n- b\n", None, "mapping of run options"),
 ])
