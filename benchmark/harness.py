@@ -23,7 +23,7 @@ from .metrics import ClusterParams
 from .prepare import PreparedData, prepare
 from .provenance import git_commit, machine, package_versions
 from .results import summary_table, to_frame, write_results
-from .runner import Job, JobOutcome, load_cached, method_fingerprint, run_job, warm_imports
+from .runner import Job, JobOutcome, method_fingerprint, warm_imports
 from .scoring import score_clusters, score_expression, score_reliability
 from .splits import PROTOCOLS, GeneSplit, cell_gene_splits, holdout_gene_splits, kfold_gene_splits
 

@@ -120,7 +120,7 @@ def write_html(data: ReportData, tables: dict[str, Any], figures: list[Figure], 
     legend = "".join(f'<span class="swatch" style="background:{e.color}"></span>{_esc(e.label)}'
                      + (" (control)" if e.control else "") + (f" (variant of {_esc(e.variant_of)})" if e.variant_of
                                                               else "") for e in data.entries)
-    parts = [f"<h1>Imputation benchmark report</h1>",
+    parts = ["<h1>Imputation benchmark report</h1>",
              f"<p>Results folder(s): {', '.join(f'<code>{_esc(d)}</code>' for d in data.run_dirs)}. "
              f"Datasets: {', '.join(_esc(d) for d in data.datasets)}. Generated "
              f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.</p>",
