@@ -259,16 +259,19 @@ def check_metadata(cls) -> list[CheckResult]:
 
     if info.package:
         ok, _ = cls.availability()
-        try:
-            importlib.metadata.version(info.package)
+        # the class's own package_version(), so a method wrapping a non-pip package (Seurat in R)
+        # can say how its version is found
+        version = cls.package_version()
+        if version:
             out.append(CheckResult("package", PASS, f"wrapped package {info.package!r} is installed "
-                                   f"(version {importlib.metadata.version(info.package)} goes into provenance)"))
-        except importlib.metadata.PackageNotFoundError:
+                                   f"(version {version} goes into provenance)"))
+        else:
             status = FAIL if ok else SKIP
             out.append(CheckResult("package", status,
                                    f"info.package={info.package!r} is not an installed distribution, "
                                    "so its version cannot be recorded",
-                                   "how to fix: use the name pip installs (e.g. 'tangram-sc')"))
+                                   "how to fix: use the name pip installs (e.g. 'tangram-sc'), or override "
+                                   "package_version() for a package pip does not manage"))
 
     if info.variant_of is not None and info.variant_of not in registry:
         out.append(CheckResult("variant_of", FAIL, f"info.variant_of={info.variant_of!r} is not a registered method"))
