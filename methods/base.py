@@ -115,8 +115,12 @@ class Method:
         self.params = self.Params(**params)
 
     # -- what subclasses implement -------------------------------------------------
-    def fit_predict(self, task: ImputationTask) -> Prediction:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def fit_predict(self, task: ImputationTask) -> Prediction:
+        if self.info.known_unavailable:  # a listed-only method: say why instead of NotImplementedError
+            from benchmark.errors import MethodUnavailableError
+
+            raise MethodUnavailableError(f"method {self.info.name!r} is unavailable: {self.info.known_unavailable}")
+        raise NotImplementedError  # pragma: no cover - abstract
 
     # -- helpers shared by all methods ---------------------------------------------
     def param_dict(self) -> dict[str, Any]:

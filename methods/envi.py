@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from benchmark.errors import MethodUnavailableError
-from benchmark.task import ImputationTask, Prediction
-
 from . import register
 from .base import Method, MethodInfo
 
@@ -24,7 +21,8 @@ class EnviMethod(Method):
     Listed so that it is visibly not run rather than silently left out: its only PyPI
     distribution, ``scenvi``, cannot be installed together with the jax/flax versions that
     moscot needs here (see :data:`REASON`). The registry reports it as unavailable with that
-    reason, ``--methods all`` skips it and naming it stops the run before any work.
+    reason, ``--methods all`` skips it, naming it stops the run before any work, and the inherited
+    ``fit_predict`` raises MethodUnavailableError with the reason.
     """
 
     info = MethodInfo(
@@ -37,6 +35,3 @@ class EnviMethod(Method):
         install_hint="none that works here: scenvi conflicts with this suite's jax/flax pins",
         known_unavailable=REASON,
     )
-
-    def fit_predict(self, task: ImputationTask) -> Prediction:
-        raise MethodUnavailableError(f"method 'envi' is unavailable: {REASON}")

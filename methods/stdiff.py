@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from benchmark.errors import MethodUnavailableError
-from benchmark.task import ImputationTask, Prediction
-
 from . import register
 from .base import Method, MethodInfo
 
@@ -37,6 +34,3 @@ class StdiffMethod(Method):
         install_hint="none that works here: stdiff-sc pins torch 1.9 / numpy 1.19 / pandas 1.1",
         known_unavailable=REASON,
     )
-
-    def fit_predict(self, task: ImputationTask) -> Prediction:
-        raise MethodUnavailableError(f"method 'stdiff' is unavailable: {REASON}")

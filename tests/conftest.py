@@ -35,7 +35,7 @@ def tiny_pair():
 def data_dir() -> Path:
     """The real data directory. Missing files skip on a user's clone, but fail in CI."""
     d = default_data_dir()
-    needed = ["osmfish_spatial.h5ad", "osmfish_reference.h5ad", "esm2_osmfish.parquet"]
+    needed = ["osmfish_spatial.h5ad", "osmfish_reference.h5ad", "osmfish_full.h5ad", "esm2_osmfish.parquet"]
     missing = [f for f in needed if not (d / f).is_file()]
     if missing:
         msg = f"real data not found in {d}: {missing} (set $ST_IMPUTE_BENCH_DATA)"
