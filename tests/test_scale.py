@@ -188,3 +188,40 @@ def test_train_cells_trains_on_a_subset_and_predicts_every_cell(tmp_path):
     assert sub.info["train_cells"] == 120 and full.info["train_cells"] == 300
     assert sub.expression.shape == full.expression.shape and np.isfinite(sub.expression.to_numpy()).all()
     assert not np.allclose(sub.expression.to_numpy(), full.expression.to_numpy())  # it really trained differently
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_chunked_gnn_training_equals_one_pass(monkeypatch, sparse):
+    """Training in cache-sized chunks (two passes per step) gives the weights of whole-batch steps."""
+    from benchmark.methods.stimpute import training
+    from benchmark.methods.stimpute.module import BatchedGeneGraph, GeneGNN
+
+    torch.manual_seed(2)
+    n, n_ref, g, k = 60, 30, 8, 5
+    adj = _graph(g, 2)
+    graph = BatchedGeneGraph(adj) if sparse else adj
+    ref, y = torch.rand(n_ref, g), torch.rand(n, g)
+    nbr = torch.randint(0, n_ref, (n, k))
+
+    monkeypatch.setattr(training, "CHUNK_FROM_ELEMENTS", 0)
+
+    def train(chunk_elements):
+        monkeypatch.setattr(training, "CHUNK_ELEMENTS", chunk_elements)
+        torch.manual_seed(0)
+        gnn = GeneGNN(k, hidden=6, layers=2, mlp_hidden=(5,), sparse=sparse)
+        opt = torch.optim.Adam(gnn.parameters(), lr=0.01)
+        losses = training.train_gnn(gnn, opt, ref, nbr, y, graph, epochs=3, batch_size=25, sim_weight=1.0,
+                                    rec_weight=1.0, centering="global", gen=torch.Generator().manual_seed(0))
+        return gnn, losses
+
+    whole, whole_losses = train(2**30)
+    assert training.chunk_cells(g, 6) >= 25  # one chunk per batch
+    chunked, chunked_losses = train(g * 6 * 4)  # 4 cells per chunk: 7 chunks per batch of 25
+    assert training.chunk_cells(g, 6) == 4
+    np.testing.assert_allclose(chunked_losses, whole_losses, rtol=1e-5)
+    for a, b in zip(whole.parameters(), chunked.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    # chunked prediction is the same function
+    small = training.predict_gnn(chunked, ref, nbr, graph, 60)
+    monkeypatch.setattr(training, "CHUNK_ELEMENTS", 2**30)
+    torch.testing.assert_close(small, training.predict_gnn(chunked, ref, nbr, graph, 60))

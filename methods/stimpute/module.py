@@ -84,6 +84,7 @@ class GeneGNN(nn.Module):
                  output_activation: str = "none", sparse: bool = False):
         super().__init__()
         dims = [k] + [hidden] * layers
+        self.width = max(dims)
         self.sparse = sparse
         if sparse:  # aggr="sum" over row-normalised weights = weighted mean
             self.convs = nn.ModuleList(SAGEConv(a, b, aggr="sum") for a, b in zip(dims[:-1], dims[1:]))
