@@ -121,3 +121,20 @@ def test_registry_metadata():
         assert key in reg
     assert reg["cell/mse"].higher_is_better is False and reg["cell/mse"].best == 0.0
     assert reg["gene/css"].bounds == (-1.0, 1.0)
+
+
+def test_leiden_clusters_do_not_depend_on_float_noise(monkeypatch):
+    """Duplicated cells tie for neighbour ranks; a 1e-13 relative change (what another BLAS
+    thread count gives) must not change the clusters. Without the rounding it does."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from benchmark.metrics import clustering
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(6, 12)) * 0.7  # overlapping types: the partition is not obvious
+    x = np.vstack([centers[i % 6] + rng.normal(size=12) for i in range(300)])
+    x = np.vstack([x, x[:80]])  # duplicated cells, as in the osmFISH release
+    noisy = x * (1 + 1e-13 * rng.standard_normal(x.shape))
+    np.testing.assert_array_equal(clustering.leiden_clusters(x), clustering.leiden_clusters(noisy))
+    monkeypatch.setattr(clustering, "ROUND_DECIMALS", None)
+    assert adjusted_rand_score(clustering.leiden_clusters(x), clustering.leiden_clusters(noisy)) < 1.0
