@@ -22,7 +22,8 @@ COLUMNS = [
 
 SUMMARY_METRICS = [
     ("cell", "css"), ("cell", "mse"), ("cell", "pcc"),
-    ("gene", "css"), ("gene", "mse"), ("gene", "pcc"), ("gene", "css_top50_reliable"), ("gene", "css_reliability_auc"),
+    ("gene", "css"), ("gene", "mse"), ("gene", "pcc"), ("gene", "css_top50_reliable"), ("gene", "css_top50_scale_only"),
+    ("gene", "css_reliability_auc"), ("gene", "css_reliability_auc_scale_only"),
     ("gene", "ssim"), ("gene", "rmse"), ("gene", "js"), ("gene", "ssim_grid"),
     ("cluster", "ari"), ("cluster", "fmi"), ("cluster", "completeness"),
 ]
@@ -147,7 +148,7 @@ def format_summary(table: pd.DataFrame) -> str:
 
 
 def direction_note() -> str:
-    return ("higher is better for css, pcc, ssim, ssim_grid, css_reliability_auc, accuracy_score, ari, fmi, "
+    return ("higher is better for css, pcc, ssim, ssim_grid, css_reliability_auc (and its scale-only control), accuracy_score, ari, fmi, "
             "completeness; lower is better for mse, rmse, js.")
 
 

@@ -79,6 +79,12 @@ def score_reliability(truth: pd.DataFrame, pred: pd.DataFrame, confidence: pd.Se
                     index=truth.columns)
     top = top_fraction(css.dropna(), confidence, fraction).to_numpy()
     rows = _aggregate_rows(f"css_top{round(fraction * 100)}_reliable", "gene", top)
+    # The yardstick a confidence must beat: the RMS of the method's own prediction per gene. CSS is
+    # a cosine, so genes predicted large tend to score high whatever their uncertainty.
+    scale = pd.Series(np.sqrt(np.mean(np.square(pred.loc[truth.index, truth.columns].to_numpy(np.float64)), axis=0)),
+                      index=truth.columns)
+    rows += _aggregate_rows(f"css_top{round(fraction * 100)}_scale_only", "gene",
+                            top_fraction(css.dropna(), scale, fraction).to_numpy())
     if css.notna().any():
         curve = reliability_curve(css, confidence)
         for col in ("method", "oracle", "random"):
@@ -87,6 +93,8 @@ def score_reliability(truth: pd.DataFrame, pred: pd.DataFrame, confidence: pd.Se
                         for f, v in curve[col].items())
         rows.append({"metric": "css_reliability_auc", "scope": "gene", "item": "", "stat": "value",
                      "value": reliability_auc(curve)})
+        rows.append({"metric": "css_reliability_auc_scale_only", "scope": "gene", "item": "", "stat": "value",
+                     "value": reliability_auc(reliability_curve(css, scale))})
     return rows
 
 

@@ -126,4 +126,14 @@ RELIABILITY_METRICS += [
         "(area under curve - area under random) / (area under oracle - area under random), trapezoids over f: "
         "1 = confidence ranks genes as their CSS does, 0 = no better than chance, < 0 = worse.",
     ),
+    Metric(
+        "css_top50_scale_only", "gene", True, (-1.0, 1.0), 1.0,
+        "Control for css_top50_reliable (methods with confidence only): the same, with genes ranked by the RMS "
+        "over cells of the method's own prediction instead of its confidence. CSS is a cosine, so large "
+        "predictions tend to score high; a confidence is informative where it beats this.",
+    ),
+    Metric(
+        "css_reliability_auc_scale_only", "gene", True, (None, 1.0), 1.0,
+        "css_reliability_auc with genes ranked by the RMS of the method's own prediction (the scale-only control).",
+    ),
 ]

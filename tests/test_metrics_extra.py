@@ -384,3 +384,21 @@ def test_harness_writes_tests_intervals_and_accuracy_score(tiny_pair, tmp_path):
     assert s.loc[("tiny", "truth"), "gene_ssim_grid"] == pytest.approx(1.0)
     assert s.loc[("tiny", "knn"), "accuracy_score"] > s.loc[("tiny", "mean"), "accuracy_score"]
     assert np.isnan(s.loc[("tiny_noxy", "knn"), "gene_ssim_grid"])
+
+
+def test_scale_only_control_ranks_genes_by_the_size_of_their_prediction():
+    rng = np.random.default_rng(3)
+    genes = [f"g{i}" for i in range(6)]
+    t = pd.DataFrame(rng.random((40, 6)), columns=genes)
+    # genes g0-g2 predicted well and large; g3-g5 predicted as small noise (low CSS)
+    p = pd.concat([t[genes[:3]] * 2, pd.DataFrame(rng.random((40, 3)) * 0.01, columns=genes[3:])], axis=1)
+    conf = pd.Series(np.arange(6.0), index=genes)  # a confidence that prefers the bad genes
+    rows = pd.DataFrame(score_reliability(t, p, conf))
+
+    def value(metric, stat="mean"):
+        return rows[(rows.metric == metric) & (rows.stat == stat)]["value"].item()
+
+    css = pd.Series([np.dot(t[g], p[g]) / np.linalg.norm(t[g]) / np.linalg.norm(p[g]) for g in genes], index=genes)
+    assert value("css_top50_scale_only") == pytest.approx(css[genes[:3]].mean())  # the large, good genes
+    assert value("css_top50_reliable") == pytest.approx(css[genes[3:]].mean())
+    assert value("css_reliability_auc_scale_only", "value") > 0.5 > value("css_reliability_auc", "value")
