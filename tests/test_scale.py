@@ -225,3 +225,16 @@ def test_chunked_gnn_training_equals_one_pass(monkeypatch, sparse):
     small = training.predict_gnn(chunked, ref, nbr, graph, 60)
     monkeypatch.setattr(training, "CHUNK_ELEMENTS", 2**30)
     torch.testing.assert_close(small, training.predict_gnn(chunked, ref, nbr, graph, 60))
+
+
+def test_knn_control_in_batches_of_cells_equals_one_batch(tmp_path):
+    from benchmark import contract
+    from benchmark.datasets.synthetic import make_synthetic_pair
+    from benchmark.methods import get_method
+
+    prep = contract.prepare_pair(make_synthetic_pair(n_spatial=120, n_reference=90, n_shared=10,
+                                                     n_reference_only=3, seed=4, name="kb"))
+    task = contract.make_task(prep, tmp_path)
+    whole = get_method("knn").fit_predict(task).expression
+    batched = get_method("knn", batch_cells=13).fit_predict(task).expression
+    pd.testing.assert_frame_equal(whole, batched)
