@@ -34,7 +34,9 @@ class KnnControl(Method):
     class Params:
         k: int = 20
         n_pcs: int = 30
-        batch_cells: int = 50_000
+
+    #: Spatial cells per batch of the neighbour search; bounds memory, does not change results.
+    batch_cells: int = 50_000
 
     def fit_predict(self, task: ImputationTask) -> Prediction:
         from sklearn.decomposition import PCA
@@ -53,8 +55,8 @@ class KnnControl(Method):
         values = np.empty((sp_x.shape[0], len(task.target_genes)), dtype=np.float64)
         # in batches of cells: the neighbours' target rows (cells x k x genes) of a million cells
         # would not fit in memory at once
-        for start in range(0, sp_x.shape[0], self.params.batch_cells):
-            rows = slice(start, start + self.params.batch_cells)
+        for start in range(0, sp_x.shape[0], self.batch_cells):
+            rows = slice(start, start + self.batch_cells)
             _, idx = nn.kneighbors(pca.transform((sp_x[rows] - sp_mean) / sp_sd))
             values[rows] = target[idx].mean(axis=1)
         return Prediction(

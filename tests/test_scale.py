@@ -236,5 +236,7 @@ def test_knn_control_in_batches_of_cells_equals_one_batch(tmp_path):
                                                      n_reference_only=3, seed=4, name="kb"))
     task = contract.make_task(prep, tmp_path)
     whole = get_method("knn").fit_predict(task).expression
-    batched = get_method("knn", batch_cells=13).fit_predict(task).expression
+    method = get_method("knn")
+    method.batch_cells = 13
+    batched = method.fit_predict(task).expression
     pd.testing.assert_frame_equal(whole, batched)
