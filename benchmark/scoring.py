@@ -75,14 +75,13 @@ def score_reliability(truth: pd.DataFrame, pred: pd.DataFrame, confidence: pd.Se
     genes kept, ``stat="mean"``) and their summary ``css_reliability_auc`` are described in
     :func:`benchmark.metrics.reliability_curve` and :func:`benchmark.metrics.reliability_auc`.
     """
-    css = pd.Series(cosine_similarity(truth.to_numpy(), pred.loc[truth.index, truth.columns].to_numpy(), 0),
-                    index=truth.columns)
+    aligned = pred.loc[truth.index, truth.columns].to_numpy(np.float64)
+    css = pd.Series(cosine_similarity(truth.to_numpy(), aligned, 0), index=truth.columns)
     top = top_fraction(css.dropna(), confidence, fraction).to_numpy()
     rows = _aggregate_rows(f"css_top{round(fraction * 100)}_reliable", "gene", top)
     # The yardstick a confidence must beat: the RMS of the method's own prediction per gene. CSS is
     # a cosine, so genes predicted large tend to score high whatever their uncertainty.
-    scale = pd.Series(np.sqrt(np.mean(np.square(pred.loc[truth.index, truth.columns].to_numpy(np.float64)), axis=0)),
-                      index=truth.columns)
+    scale = pd.Series(np.sqrt(np.mean(np.square(aligned), axis=0)), index=truth.columns)
     rows += _aggregate_rows(f"css_top{round(fraction * 100)}_scale_only", "gene",
                             top_fraction(css.dropna(), scale, fraction).to_numpy())
     if css.notna().any():

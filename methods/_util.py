@@ -44,3 +44,23 @@ def standardize(x: np.ndarray) -> np.ndarray:
     sd = x.std(axis=0)
     sd[sd == 0] = 1.0
     return (x - x.mean(axis=0)) / sd
+
+
+def varying_shared_genes(task) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """The task's training genes that vary in both data sets (SpaGE z-scores them: a constant
+    gene would give NaN).
+
+    Returns
+    -------
+    spatial, reference
+        Float64 copies, cells x used genes, of the spatial and reference expression.
+    used, dropped
+        The training genes kept and left out, in the task's order.
+    """
+    genes = list(task.training_genes)
+    sp_x = dense(task.spatial.X).astype(np.float64, copy=True)
+    ref_shared = dense(task.reference[:, genes].X).astype(np.float64, copy=True)
+    keep = (sp_x.std(axis=0) > 0) & (ref_shared.std(axis=0) > 0)
+    used = [g for g, k in zip(genes, keep) if k]
+    dropped = [g for g, k in zip(genes, keep) if not k]
+    return sp_x[:, keep], ref_shared[:, keep], used, dropped

@@ -11,7 +11,7 @@ from benchmark.task import ImputationTask, Prediction
 
 from . import register
 from .base import Method, MethodInfo
-from ._util import dense, keep_global_rng
+from ._util import dense, keep_global_rng, varying_shared_genes
 
 
 def _seeded_global_numpy(seed: int):
@@ -93,12 +93,7 @@ class SpaGEMethod(Method):
 
         targets = list(task.target_genes)
         genes = list(task.training_genes)
-        sp_x = dense(task.spatial.X).astype(np.float64, copy=True)
-        ref_shared = dense(task.reference[:, genes].X).astype(np.float64, copy=True)
-
-        keep = (sp_x.std(axis=0) > 0) & (ref_shared.std(axis=0) > 0)
-        dropped = [g for g, k in zip(genes, keep) if not k]
-        used = [g for g, k in zip(genes, keep) if k]
+        sp_x, ref_shared, used, dropped = varying_shared_genes(task)
         if len(used) < 2:
             raise ValueError(f"SpaGE needs at least 2 shared genes with non-zero variance in both data sets; "
                              f"{len(used)} of {len(genes)} are left")
@@ -107,9 +102,9 @@ class SpaGEMethod(Method):
         n_pv = tissue_default_n_pv(len(used), task.n_cells) if requested is None else int(requested)
         n_pv = max(1, min(n_pv, len(used)))
 
-        spatial_df = pd.DataFrame(sp_x[:, keep], index=pd.Index(task.spatial.obs_names).copy(), columns=used)
+        spatial_df = pd.DataFrame(sp_x, index=pd.Index(task.spatial.obs_names).copy(), columns=used)
         ref_target = dense(task.reference[:, targets].X).astype(np.float64, copy=True)
-        ref_df = pd.DataFrame(np.hstack([ref_shared[:, keep], ref_target]),
+        ref_df = pd.DataFrame(np.hstack([ref_shared, ref_target]),
                               index=pd.Index(task.reference.obs_names).copy(), columns=used + targets)
 
         with np.errstate(invalid="ignore", divide="ignore"), _seeded_global_numpy(task.seed):

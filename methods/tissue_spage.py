@@ -20,7 +20,7 @@ from benchmark.errors import BenchmarkError, InputError
 from benchmark.task import ImputationTask, Prediction
 
 from . import register
-from ._util import dense, keep_global_rng
+from ._util import dense, keep_global_rng, varying_shared_genes
 from .base import Method, MethodInfo
 from .spage import tissue_default_n_pv
 
@@ -160,11 +160,7 @@ class TissueSpaGE(Method):
         if not np.isfinite(coords).all():
             raise InputError("method 'tissue': the spatial coordinates contain NaN or infinite values")
 
-        sp_x = dense(task.spatial.X).astype(np.float64, copy=True)
-        ref_shared = dense(task.reference[:, genes].X).astype(np.float64, copy=True)
-        keep = (sp_x.std(axis=0) > 0) & (ref_shared.std(axis=0) > 0)
-        dropped = [g for g, k in zip(genes, keep) if not k]
-        used = [g for g, k in zip(genes, keep) if k]
+        sp_x, ref_shared, used, dropped = varying_shared_genes(task)
         if len(used) < 3:
             raise InputError(f"method 'tissue' needs at least 3 measured genes with non-zero variance in both "
                              f"data sets (SpaGE on cross-validation folds); {len(used)} of {len(genes)} are left")
@@ -179,9 +175,9 @@ class TissueSpaGE(Method):
         # fresh objects with stand-in names: TISSUE lower-cases var_names in place and writes obsm/obsp
         used_tok, target_tok = _tokens("m", len(used)), _tokens("t", len(targets))
         cells = _tokens("c", task.n_cells)
-        sp = ad.AnnData(X=sp_x[:, keep], obs=pd.DataFrame(index=cells), var=pd.DataFrame(index=used_tok))
+        sp = ad.AnnData(X=sp_x, obs=pd.DataFrame(index=cells), var=pd.DataFrame(index=used_tok))
         sp.obsm["spatial"] = coords
-        ref = ad.AnnData(X=np.hstack([ref_shared[:, keep], ref_target]),
+        ref = ad.AnnData(X=np.hstack([ref_shared, ref_target]),
                          obs=pd.DataFrame(index=_tokens("r", task.reference.n_obs)),
                          var=pd.DataFrame(index=used_tok + target_tok))
 
