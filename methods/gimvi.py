@@ -13,6 +13,7 @@ from benchmark.task import COUNTS_LAYER, ImputationTask, Prediction
 
 from . import register
 from .base import Method, MethodInfo
+from ._count_scale import expected_counts_to_task_scale
 from ._util import keep_global_rng
 
 
@@ -63,13 +64,15 @@ class GimviMethod(Method):
     the genes given are left out of training (their library size would be log 0).
 
     Output scale: ``get_imputed_values(normalized=True)`` returns, for spatial cell i, a frequency
-    vector ``p_i`` over the model's genes (training + target, summing to 1). The prediction is
-    ``log1p(p_ig / P_i * m)``, where ``P_i = sum of p_ig over the training genes`` and ``m`` is
-    the median of the non-zero spatial totals over the training genes. That is exactly the task's
-    SpaGE-style normalisation of ``X`` (``log1p(count / cell total over the training genes *
-    median total)``) applied to expected counts ``p_ig * T_i / P_i`` whose training-gene total
-    ``T_i`` equals the cell's observed one (``T_i`` cancels). Spatial cells with no count on any
-    training gene (not trained on) get the mean prediction of the other cells.
+    vector ``p_i`` over the model's genes (training + target, summing to 1). These are expected
+    counts on the model's library scale; :func:`methods._count_scale.expected_counts_to_task_scale`
+    rescales them so that their training-gene total ``P_i`` equals the cell's observed one and
+    applies the task's preprocessing. Under the default ``spage`` scheme that is
+    ``log1p(p_ig / P_i * m)``, ``m`` the median of the non-zero spatial training-gene totals: the
+    task's normalisation of ``X`` applied to expected counts ``p_ig * T_i / P_i`` (``T_i``
+    cancels); ``tangram`` drops the log and ``scran`` divides by the pooled size factor. Spatial
+    cells with no count on any training gene (not trained on) get the mean prediction of the
+    other cells.
 
     Quick mode (``task.quick``): ``quick_epochs`` (20) epochs instead of 200.
     Device: CPU unless ``task.device`` is ``cuda``/``auto`` and torch sees a GPU.
@@ -143,9 +146,9 @@ class GimviMethod(Method):
         freq = np.asarray(imputed, dtype=np.float64)  # kept spatial cells x genes (seq gene order)
         col = {g: j for j, g in enumerate(genes)}
         train_mass = freq[:, [col[g] for g in train]].sum(axis=1)
-        train_mass = np.where(train_mass > 0, train_mass, np.finfo(float).tiny)
         median_total = float(np.median(sp_tot[sp_keep]))
-        pred_kept = np.log1p(freq[:, [col[g] for g in targets]] / train_mass[:, None] * median_total)
+        pred_kept = expected_counts_to_task_scale(train_mass, freq[:, [col[g] for g in targets]], task,
+                                                  rows=np.nonzero(sp_keep)[0])
 
         values = np.empty((task.n_cells, len(targets)), dtype=np.float64)
         values[sp_keep] = pred_kept
