@@ -14,6 +14,7 @@ from benchmark.task import COUNTS_LAYER, ImputationTask, Prediction
 
 from . import register
 from .base import Method, MethodInfo
+from ._count_scale import expected_counts_to_task_scale
 from ._util import dense, keep_global_rng
 
 
@@ -96,7 +97,10 @@ class UniportMethod(Method):
     expression. Multiplying each gene by its maximum over the reference cells (the scale that
     ``batch_scale`` divided by) gives ``log1p(count / cell total over the training and target
     genes * median total)`` of the reference: the SpaGE-style normalisation of the task, applied
-    to the reference restricted to the panel genes, which is what is returned.
+    to the reference restricted to the panel genes, which is what is returned under the default
+    ``spage`` scheme. Under another scheme, ``expm1`` of that is read as expected counts (per
+    cell, up to a factor) and normalised as the task normalised its spatial ``X``
+    (:func:`methods._count_scale.expected_counts_to_task_scale`).
 
     Deviations and traps handled: ``seed`` is ``task.seed`` (``Run``'s default is 124), given
     AnnData objects are new (neutral cell names; the task's objects are never passed), all
@@ -195,7 +199,14 @@ class UniportMethod(Method):
         scaled = np.asarray(predicted.obsm["predict"], dtype=np.float64)  # spatial cells x genes (in [0, 1])
         col = {g: j for j, g in enumerate(genes)}
         idx = [col[g] for g in targets]
-        values = scaled[:, idx] * ref_max[idx]
+        if task.preprocessing == "spage":
+            values = scaled[:, idx] * ref_max[idx]  # already the task's scale (see the docstring)
+        else:
+            # read the decoded expression as expected counts (per cell, up to one factor) and
+            # normalise them the way the task normalised its spatial X
+            expected = np.expm1(scaled * ref_max)
+            train_total = expected[:, [col[g] for g in train]].sum(axis=1)
+            values = expected_counts_to_task_scale(train_total, expected[:, idx], task)
         values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
         return Prediction(
             pd.DataFrame(values, index=task.spatial.obs_names, columns=targets),
