@@ -24,8 +24,8 @@ def make_task(prep: PreparedData, workdir: Path, seed: int = 0, fold: int = 0, n
     return prep.make_task(split, seed=seed, workdir=workdir, time_budget=None, quick=True, device="cpu")
 
 
-def prepare_pair(data: PairedData) -> PreparedData:
-    return prepare(data, validate_pair(data, min_shared=3))
+def prepare_pair(data: PairedData, preprocessing: str = "spage") -> PreparedData:
+    return prepare(data, validate_pair(data, min_shared=3), preprocessing)
 
 
 def _predict(method_cls, task: ImputationTask) -> Prediction:

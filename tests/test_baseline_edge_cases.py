@@ -9,6 +9,8 @@ from benchmark import contract
 from benchmark.datasets.synthetic import make_synthetic_pair
 from benchmark.methods import get_method_class
 
+from _helpers import predictions_by_scheme
+
 
 def test_stplus_runs_when_reference_has_no_extra_genes(tmp_path):
     """The osmFISH reference has exactly the spatial genes; stPlus's gene selection must not crash."""
@@ -31,25 +33,12 @@ def test_stplus_runs_when_reference_has_no_extra_genes(tmp_path):
 def test_gimvi_output_follows_the_preprocessing_scheme(tmp_path):
     """gimVI trains on counts, so its expected counts do not depend on the scheme; only the final
     mapping does: under ``tangram`` (no log) the prediction is expm1 of the ``spage`` one."""
-    from benchmark.prepare import prepare
-    from benchmark.splits import kfold_gene_splits
-    from benchmark.datasets.validation import validate_pair
-
     cls = get_method_class("gimvi")
     ok, reason = cls.availability()
     if not ok:
         pytest.skip(reason)
     data = make_synthetic_pair(n_spatial=60, n_reference=80, n_shared=8, n_reference_only=2, n_types=3,
                                n_modules=3, seed=5, name="gimvi-scale")
-    shared = validate_pair(data, min_shared=3)
-    preds = {}
-    for scheme in ("spage", "tangram"):
-        prep = prepare(data, shared, scheme)
-        split = kfold_gene_splits(prep.shared, 3, 0)[0]
-        task = prep.make_task(split, seed=0, workdir=tmp_path / scheme, time_budget=None, quick=True, device="cpu")
-        assert task.preprocessing == scheme
-        pred = cls(quick_epochs=2).fit_predict(task)
-        pred.check(task)
-        preds[scheme] = pred.expression.to_numpy()
+    preds = predictions_by_scheme(cls(quick_epochs=2), data, tmp_path)
     np.testing.assert_allclose(preds["tangram"], np.expm1(preds["spage"]), rtol=1e-6, atol=1e-8)
     assert not np.allclose(preds["tangram"], preds["spage"])  # the scale did change

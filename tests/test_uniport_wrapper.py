@@ -12,6 +12,8 @@ from benchmark import contract
 from benchmark.datasets.synthetic import make_synthetic_pair
 from benchmark.methods import all_methods
 
+from _helpers import predictions_by_scheme
+
 pytest.importorskip("uniport")
 
 
@@ -42,21 +44,9 @@ def test_output_follows_the_preprocessing_scheme(tmp_path):
     """uniPort trains on counts with its own normalisation, so the decoded expression does not
     depend on the task's scheme. Under ``tangram`` (no log) each cell's prediction must be expm1 of
     the ``spage`` one up to one factor per cell (the two schemes differ only in per-cell scaling)."""
-    from benchmark.datasets.validation import validate_pair
-    from benchmark.prepare import prepare
-    from benchmark.splits import kfold_gene_splits
-
     data = make_synthetic_pair(n_spatial=60, n_reference=80, n_shared=10, n_reference_only=4, n_types=3,
                                n_modules=3, seed=3, name="tiny")
-    shared = validate_pair(data, min_shared=3)
-    preds = {}
-    for scheme in ("spage", "tangram"):
-        prep = prepare(data, shared, scheme)
-        split = kfold_gene_splits(prep.shared, 3, 0)[0]
-        task = prep.make_task(split, seed=0, workdir=tmp_path / scheme, time_budget=None, quick=True, device="cpu")
-        pred = all_methods()["uniport"](quick_epochs=3).fit_predict(task)
-        pred.check(task)
-        preds[scheme] = pred.expression.to_numpy()
+    preds = predictions_by_scheme(all_methods()["uniport"](quick_epochs=3), data, tmp_path)
     ratio = np.expm1(preds["spage"]) / preds["tangram"]
     np.testing.assert_allclose(ratio, ratio[:, :1] * np.ones_like(ratio), rtol=1e-4)
     assert not np.allclose(ratio, 1.0)  # without the mapping both would be the same log values
