@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--methods", nargs="+", metavar="NAME",
                    help="registered methods, or 'all' for every available one (default: the controls and "
                    "stImpute, the methods implemented here); see `ls methods`")
+    g.add_argument("--exclude-methods", nargs="+", metavar="NAME",
+                   help="leave these methods out, e.g. `--methods all --exclude-methods cellpin`")
     g.add_argument("--method-param", action="append", type=_method_param, metavar="METHOD.PARAM=VALUE",
                    help="override a method parameter, e.g. knn.k=10 (repeatable)")
     g.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
@@ -259,6 +261,8 @@ def _add_scale_parser(sub) -> None:
     sc.set_defaults(func=cmd_scale)
     sc.add_argument("--methods", nargs="+", metavar="NAME", default=[],
                     help="methods, or 'all' (default: the controls and stImpute)")
+    sc.add_argument("--exclude-methods", nargs="+", metavar="NAME", default=[],
+                    help="leave these methods out (e.g. of 'all')")
     sc.add_argument("--method-param", action="append", type=_method_param, default=[], metavar="METHOD.PARAM=VALUE",
                     help="override a method parameter (repeatable)")
     sc.add_argument("--cells", nargs="+", type=int, default=[10_000, 100_000, 1_000_000], metavar="N",
@@ -283,7 +287,7 @@ def cmd_scale(args) -> int:
     params: dict[str, dict] = {}
     for method, param, value in args.method_param:
         params.setdefault(method, {})[param] = value
-    cfg = ScaleConfig(methods=args.methods, cells=args.cells, genes=args.genes, reference_cells=args.reference_cells,
+    cfg = ScaleConfig(methods=args.methods, exclude_methods=args.exclude_methods, cells=args.cells, genes=args.genes, reference_cells=args.reference_cells,
                       reference_only_genes=args.reference_only_genes, time_budget=args.time_budget or None,
                       memory_budget_mb=args.memory_budget or None, device=args.device, out=args.out, seed=args.seed,
                       quick=args.quick, method_params=params, retry_failed=args.retry_failed)

@@ -18,7 +18,7 @@ from .datasets import PairedData, load_dataset
 from .datasets.io import read_anndata, read_embeddings
 from .datasets.validation import harmonize_gene_case, validate_pair
 from .errors import InputError, MethodUnavailableError
-from .methods import available_methods, default_methods, get_method_class
+from .methods import default_methods, get_method_class, select_methods
 from .metrics import ClusterParams
 from .prepare import PreparedData, prepare
 from .provenance import git_commit, machine, package_versions
@@ -47,6 +47,8 @@ class RunConfig:
 
     datasets: list[str] = field(default_factory=list)
     methods: list[str] = field(default_factory=list)
+    #: methods left out (e.g. of ``"all"``)
+    exclude_methods: list[str] = field(default_factory=list)
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     protocol: str = "kfold"
     n_folds: int = 5
@@ -164,9 +166,7 @@ def _merge_cell_folds(outcomes: list[JobOutcome], cells: dict[str, pd.Index]) ->
 
 
 def resolve_methods(cfg: RunConfig) -> list[str]:
-    names = cfg.methods or default_methods()
-    if "all" in names:
-        names = [n for n in names if n != "all"] + [n for n in available_methods() if n not in names]
+    names = select_methods(cfg.methods or default_methods(), cfg.exclude_methods)
     for name in names:
         cls = get_method_class(name)  # raises with the list of valid names
         ok, reason = cls.availability()

@@ -170,6 +170,8 @@ def _cli_command(run: dict[str, Any]) -> str:
                 parts += [flag, str(u[key])]
     if cfg.get("methods"):
         parts += ["--methods", *cfg["methods"]]
+    if cfg.get("exclude_methods"):
+        parts += ["--exclude-methods", *cfg["exclude_methods"]]
     for m, params in sorted((cfg.get("method_params") or {}).items()):
         for p, v in sorted(params.items()):
             parts += ["--method-param", f"{m}.{p}={json.dumps(v) if not isinstance(v, str) else v}"]

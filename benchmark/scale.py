@@ -60,6 +60,8 @@ class ScaleConfig:
     """
 
     methods: list[str] = field(default_factory=list)
+    #: methods left out (e.g. of ``"all"``)
+    exclude_methods: list[str] = field(default_factory=list)
     cells: list[int] = field(default_factory=lambda: list(DEFAULT_CELLS))
     genes: int = 377
     reference_cells: int = 30_000
@@ -92,11 +94,9 @@ class ScaleConfig:
 
 def resolve_scale_methods(cfg: ScaleConfig) -> list[str]:
     """Method names of the run; unknown or unavailable ones raise before any work."""
-    from .methods import available_methods, default_methods, get_method_class
+    from .methods import default_methods, get_method_class, select_methods
 
-    names = list(cfg.methods) or default_methods()
-    if "all" in names:
-        names = [n for n in names if n != "all"] + [n for n in available_methods() if n not in names]
+    names = select_methods(list(cfg.methods) or default_methods(), cfg.exclude_methods)
     for name in names:
         cls = get_method_class(name)
         ok, reason = cls.availability()

@@ -115,6 +115,30 @@ def available_methods() -> list[str]:
             if c.info.variant_of is None and c.availability()[0]]
 
 
+def select_methods(names: list[str], exclude: list[str] = ()) -> list[str]:
+    """The methods of a run: ``names`` with ``"all"`` expanded to :func:`available_methods` (the
+    named ones first, in their order), minus ``exclude``.
+
+    Raises
+    ------
+    benchmark.errors.UnknownNameError
+        For an excluded name that is not registered (a typo would otherwise exclude nothing).
+    benchmark.errors.InputError
+        If no method is left.
+    """
+    from benchmark.errors import InputError
+
+    names = list(names)
+    if "all" in names:
+        names = [n for n in names if n != "all"] + [n for n in available_methods() if n not in names]
+    for name in exclude:
+        get_method_class(name)
+    out = [n for n in names if n not in set(exclude)]
+    if not out:
+        raise InputError(f"no method left to run after excluding {sorted(set(exclude))}")
+    return out
+
+
 def default_methods() -> list[str]:
     """Methods run when the user names none: those implemented in this repository (the controls
     and stImpute). Wrapped packages train for minutes to hours at their authors' settings
@@ -133,4 +157,5 @@ __all__ = [
     "get_method_class",
     "default_methods",
     "available_methods",
+    "select_methods",
 ]

@@ -211,3 +211,37 @@ def test_methods_all_expands_to_every_available_method():
 
     assert set(resolve_methods(RunConfig(methods=["all"]))) == set(available_methods())
     assert resolve_methods(RunConfig(methods=["knn", "all"]))[0] == "knn"
+
+
+def test_exclude_methods_from_the_command_line_and_config(tmp_path):
+    from benchmark.cli import build_parser
+    from benchmark.errors import InputError, UnknownNameError
+    from benchmark.harness import RunConfig, resolve_methods
+    from benchmark.methods import available_methods
+    from benchmark.run_config import build_run_config
+
+    args = build_parser().parse_args(["run", "--methods", "all", "--exclude-methods", "knn", "mean"])
+    cfg = build_run_config(args)
+    assert cfg.exclude_methods == ["knn", "mean"]
+    names = resolve_methods(cfg)
+    assert set(names) == set(available_methods()) - {"knn", "mean"}
+    yaml_file = tmp_path / "run.yaml"
+    yaml_file.write_text("methods: [mean, knn]\nexclude_methods: [knn]\n")
+    assert resolve_methods(build_run_config(build_parser().parse_args(["run", "--config", str(yaml_file)]))) == ["mean"]
+    with pytest.raises(UnknownNameError, match="knnn"):  # a typo must not silently exclude nothing
+        resolve_methods(RunConfig(methods=["all"], exclude_methods=["knnn"]))
+    with pytest.raises(InputError, match="no method left"):
+        resolve_methods(RunConfig(methods=["knn"], exclude_methods=["knn"]))
+    from benchmark.scale import ScaleConfig, resolve_scale_methods
+
+    scale_args = build_parser().parse_args(["scale", "--methods", "mean", "knn", "--exclude-methods", "knn"])
+    assert resolve_scale_methods(ScaleConfig(methods=scale_args.methods,
+                                             exclude_methods=scale_args.exclude_methods)) == ["mean"]
+
+
+def test_rebuilt_command_keeps_the_exclusions():
+    """A run started from Python is reproduced by a command rebuilt from its configuration."""
+    from benchmark.leaderboard import _cli_command
+
+    cmd = _cli_command({"command": ["python"], "config": {"methods": ["all"], "exclude_methods": ["cellpin"]}})
+    assert "--methods all --exclude-methods cellpin" in cmd
