@@ -287,7 +287,8 @@ def cmd_scale(args) -> int:
     params: dict[str, dict] = {}
     for method, param, value in args.method_param:
         params.setdefault(method, {})[param] = value
-    cfg = ScaleConfig(methods=args.methods, exclude_methods=args.exclude_methods, cells=args.cells, genes=args.genes, reference_cells=args.reference_cells,
+    cfg = ScaleConfig(methods=args.methods, exclude_methods=args.exclude_methods, cells=args.cells,
+                      genes=args.genes, reference_cells=args.reference_cells,
                       reference_only_genes=args.reference_only_genes, time_budget=args.time_budget or None,
                       memory_budget_mb=args.memory_budget or None, device=args.device, out=args.out, seed=args.seed,
                       quick=args.quick, method_params=params, retry_failed=args.retry_failed)

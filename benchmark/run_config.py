@@ -222,8 +222,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 def cli_values(args) -> dict[str, Any]:
     """The run options given explicitly on the command line (the parser's defaults are ``None``)."""
     out: dict[str, Any] = {}
-    simple = ["datasets", "methods", "exclude_methods", "seeds", "quick", "protocol", "folds", "holdout_fraction", "repeats",
-              "preprocessing", "hvg", "cluster_resolution", "cluster_neighbors", "cluster_pcs",
+    simple = ["datasets", "methods", "exclude_methods", "seeds", "quick", "protocol", "folds", "holdout_fraction",
+              "repeats", "preprocessing", "hvg", "cluster_resolution", "cluster_neighbors", "cluster_pcs",
               "harmonize_gene_case", "self_pair_seed", "self_pair_fraction", "verify_data", "out", "cache_dir",
               "data_dir", "time_budget", "retry_failed", "device", "executor", "scheduler", "workers"]
     for key in simple:
@@ -277,8 +277,9 @@ def to_run_config(values: dict[str, Any]):
     from .metrics import ClusterParams
 
     cfg = RunConfig()
-    direct = {"datasets": "datasets", "methods": "methods", "exclude_methods": "exclude_methods", "params": "method_params", "seeds": "seeds",
-              "quick": "quick", "protocol": "protocol", "folds": "n_folds", "holdout_fraction": "holdout_fraction",
+    direct = {"datasets": "datasets", "methods": "methods", "exclude_methods": "exclude_methods",
+              "params": "method_params", "seeds": "seeds", "quick": "quick", "protocol": "protocol",
+              "folds": "n_folds", "holdout_fraction": "holdout_fraction",
               "repeats": "repeats", "preprocessing": "preprocessing", "hvg": "hvg", "cluster": "cluster",
               "harmonize_gene_case": "harmonize_gene_case", "self_pair_seed": "self_pair_seed",
               "self_pair_fraction": "self_pair_fraction", "verify_data": "verify_data", "out": "out",

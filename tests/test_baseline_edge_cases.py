@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from benchmark import contract
 from benchmark.datasets.synthetic import make_synthetic_pair
-from benchmark.methods import get_method_class
 
-from _helpers import predictions_by_scheme
+from _helpers import installed_method_class, predictions_by_scheme
 
 
 def test_stplus_runs_when_reference_has_no_extra_genes(tmp_path):
     """The osmFISH reference has exactly the spatial genes; stPlus's gene selection must not crash."""
-    cls = get_method_class("stplus")
-    ok, reason = cls.availability()
-    if not ok:
-        pytest.skip(reason)
+    cls = installed_method_class("stplus")
     data = make_synthetic_pair(n_spatial=80, n_reference=100, n_shared=10, n_reference_only=0, n_types=3,
                                n_modules=3, seed=3, name="no-extra")
     prep = contract.prepare_pair(data)
@@ -33,10 +28,7 @@ def test_stplus_runs_when_reference_has_no_extra_genes(tmp_path):
 def test_gimvi_output_follows_the_preprocessing_scheme(tmp_path):
     """gimVI trains on counts, so its expected counts do not depend on the scheme; only the final
     mapping does: under ``tangram`` (no log) the prediction is expm1 of the ``spage`` one."""
-    cls = get_method_class("gimvi")
-    ok, reason = cls.availability()
-    if not ok:
-        pytest.skip(reason)
+    cls = installed_method_class("gimvi")
     data = make_synthetic_pair(n_spatial=60, n_reference=80, n_shared=8, n_reference_only=2, n_types=3,
                                n_modules=3, seed=5, name="gimvi-scale")
     preds = predictions_by_scheme(cls(quick_epochs=2), data, tmp_path)
