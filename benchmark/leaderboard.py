@@ -524,8 +524,51 @@ Update this page from a results folder: `python -m benchmark leaderboard RUN_DIR
 """
 
 
-def render_markdown(lb: Leaderboard) -> str:
-    """The Markdown leaderboard of ``lb`` (deterministic)."""
+def methods_without_rows(lb: Leaderboard) -> list[dict[str, Any]]:
+    """The suite's own registered methods (not variants, oracles or plug-ins) that have no row
+    in one or more of ``lb``'s datasets, each with the datasets it lacks and why.
+
+    Only facts from the code go in (a method's ``known_unavailable`` or ``cost_note``), never
+    whether a package is installed on the machine that renders, so the rendering stays the
+    same on every machine.
+    """
+    from .methods import all_methods
+
+    out = []
+    for name, cls in sorted(all_methods(include_oracles=False).items()):
+        info = cls.info
+        if info.variant_of or not cls.__module__.startswith("benchmark.methods."):
+            continue
+        missing = [d for d, t in lb.tables.items() if name not in set(t["method"])]
+        if not missing:
+            continue
+        if info.known_unavailable:
+            why = f"known-unavailable: {info.known_unavailable}"
+        elif info.cost_note:
+            why = info.cost_note
+        else:
+            why = "no reference result yet"
+        out.append({"method": name, "datasets": missing, "why": why})
+    return out
+
+
+def _without_rows_lines(missing: list[dict[str, Any]]) -> list[str]:
+    if not missing:
+        return []
+    lines = ["## Registered methods without a row", "",
+             "Methods of this suite that the reference runs above do not score, and why "
+             "(a failed run would show in the tables with its error instead).", "",
+             "| method | missing on | why |", "|---|---|---|"]
+    for m in missing:
+        lines.append(f"| `{m['method']}` | {', '.join(m['datasets'])} | {_cell(m['why'])} |")
+    return lines + [""]
+
+
+def render_markdown(lb: Leaderboard, *, registry: bool = False) -> str:
+    """The Markdown leaderboard of ``lb`` (deterministic). With ``registry``, a last section
+    lists the suite's methods that have no row (:func:`methods_without_rows`): used for the
+    repository's reference board, not for a run's own board, whose method list is the user's
+    choice."""
     lines = [HEADER]
     if not lb.tables:
         lines.append("(no results yet)\n")
@@ -546,6 +589,8 @@ def render_markdown(lb: Leaderboard) -> str:
         for rid in run_ids:
             lines += _provenance_block(rid, lb.runs.get(rid, {}))
             lines.append("")
+    if registry:
+        lines += _without_rows_lines(methods_without_rows(lb))
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -553,8 +598,9 @@ def _num(v: Any) -> float | None:
     return None if v is None or pd.isna(v) else float(v)
 
 
-def render_json(lb: Leaderboard) -> str:
-    """``leaderboard.json``: every row with its metrics, rank and full provenance (deterministic)."""
+def render_json(lb: Leaderboard, *, registry: bool = False) -> str:
+    """``leaderboard.json``: every row with its metrics, rank and full provenance (deterministic);
+    with ``registry``, also ``methods_without_rows`` (see :func:`render_markdown`)."""
     doc: dict[str, Any] = {
         "primary_metric": {"scope": PRIMARY[0], "metric": PRIMARY[1], "key": PRIMARY_KEY, "higher_is_better": True,
                            "spread": "gene_pcc_sd: standard deviation of the per-fold means"},
@@ -582,21 +628,28 @@ def render_json(lb: Leaderboard) -> str:
                 },
             })
         doc["datasets"][name] = {"info": lb.datasets.get(name, {}), "rows": rows}
+    if registry:
+        doc["methods_without_rows"] = methods_without_rows(lb)
     return json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
-def write(lb: Leaderboard, markdown: Path, json_path: Path) -> list[Path]:
+def _renderings(lb: Leaderboard, markdown: Path, json_path: Path, registry: bool) -> list[tuple[Path, str]]:
+    return [(Path(markdown), render_markdown(lb, registry=registry)),
+            (Path(json_path), render_json(lb, registry=registry))]
+
+
+def write(lb: Leaderboard, markdown: Path, json_path: Path, *, registry: bool = False) -> list[Path]:
     """Write both renderings; return their paths."""
-    for path, text in ((Path(markdown), render_markdown(lb)), (Path(json_path), render_json(lb))):
+    for path, text in _renderings(lb, markdown, json_path, registry):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return [Path(markdown), Path(json_path)]
 
 
-def stale_files(lb: Leaderboard, markdown: Path, json_path: Path) -> list[Path]:
+def stale_files(lb: Leaderboard, markdown: Path, json_path: Path, *, registry: bool = False) -> list[Path]:
     """Which of the two files differ from a fresh rendering of ``lb``."""
     out = []
-    for path, text in ((Path(markdown), render_markdown(lb)), (Path(json_path), render_json(lb))):
+    for path, text in _renderings(lb, markdown, json_path, registry):
         if not path.is_file() or path.read_text() != text:
             out.append(path)
     return out
@@ -625,17 +678,17 @@ def cmd_leaderboard(args) -> int:
     lb = load_reference(ref_dir)
     md, js = (Path(args.out) / "LEADERBOARD.md", Path(args.out) / "leaderboard.json") if args.out else repo_outputs()
     if args.check:
-        stale = stale_files(lb, md, js)
+        stale = stale_files(lb, md, js, registry=True)
         if stale:
             print("out of date: " + ", ".join(map(str, stale)) + "; run `python -m benchmark leaderboard` and commit")
             return 1
         print(f"{md} and {js} match the reference")
         return 0
-    write(lb, md, js)
+    write(lb, md, js, registry=True)
     print(f"wrote {md} and {js} from {ref_dir}")
     return 0
 
 
 __all__ = ["PRIMARY", "Leaderboard", "collect", "collect_run", "save_reference", "load_reference",
-           "render_markdown", "render_json", "write", "stale_files", "cmd_leaderboard", "reference_dir",
+           "render_markdown", "render_json", "methods_without_rows", "write", "stale_files", "cmd_leaderboard", "reference_dir",
            "repo_outputs"]

@@ -69,6 +69,10 @@ class MethodInfo:
         Why a published method cannot run beside this suite's pinned stack (e.g. its package
         does not install or import here). Such a method is listed, always unavailable, with this
         reason, rather than silently left out.
+    cost_note
+        What running the method with its authors' settings costs, where that keeps it out of a
+        reference run on a CPU (e.g. hours per fold); the leaderboard shows it for a method
+        that has no row there.
     """
 
     name: str
@@ -87,6 +91,7 @@ class MethodInfo:
     variant_of: str | None = None
     preload: tuple[str, ...] = ()
     known_unavailable: str = ""
+    cost_note: str = ""
 
 
 class Method:

@@ -32,7 +32,7 @@ def test_committed_leaderboard_matches_the_reference():
     """CI (pytest via .ci/run) fails here when LEADERBOARD.md or leaderboard.json is stale."""
     ref = lbm.load_reference()
     md, js = lbm.repo_outputs()
-    stale = lbm.stale_files(ref, md, js)
+    stale = lbm.stale_files(ref, md, js, registry=True)
     assert not stale, (f"{[str(p) for p in stale]} differ from a rendering of leaderboard/reference/; "
                        "run `python -m benchmark leaderboard` and commit the result")
 
@@ -132,6 +132,29 @@ def test_rendering_is_deterministic_and_survives_the_reference_round_trip(tiny_r
     assert sorted(p.name for p in (tmp_path / "ref").iterdir()) == ["reference.json", "tiny.csv"]
 
 
+def test_registered_methods_without_a_row_are_listed_with_the_reason(tiny_run):
+    """A method of the suite that the reference does not score is named on the page, with the
+    reason from its code (known-unavailable, cost), not silently absent; a run's own page is not."""
+    _, lb = tiny_run
+    from benchmark.methods import all_methods
+
+    with registered(_Broken, _KnnVariant):
+        missing = {m["method"]: m for m in lbm.methods_without_rows(lb)}
+        md = lbm.render_markdown(lb, registry=True)
+        doc = json.loads(lbm.render_json(lb, registry=True))
+    builtin = {n for n, c in all_methods(include_oracles=False).items() if not c.info.variant_of}
+    # every built-in method but the two the tiny run scored; no variant, no method from outside the suite
+    assert set(missing) == builtin - {"mean", "knn"}
+    assert "lb-broken" not in missing and "stimpute-no-gnn" not in missing
+    assert missing["envi"]["datasets"] == ["tiny"]
+    assert missing["envi"]["why"].endswith(all_methods()["envi"].info.known_unavailable)
+    assert missing["stimpute"]["why"] == "no reference result yet"
+    section = md.split("## Registered methods without a row", 1)[1]
+    assert "| `envi` | tiny | known-unavailable: " in section and "`knn`" not in section
+    assert doc["methods_without_rows"] == lbm.methods_without_rows(lb)
+    assert "Registered methods without a row" not in lbm.render_markdown(lb)  # a run's own page
+
+
 def test_cli_update_reference_replace_merge_and_check(tiny_run, tmp_path, capsys):
     out, lb = tiny_run
     ref, page = tmp_path / "ref", tmp_path / "page"
@@ -150,7 +173,7 @@ def test_cli_update_reference_replace_merge_and_check(tiny_run, tmp_path, capsys
     replaced = lbm.load_reference(ref)
     assert "only-in-reference" not in set(replaced.tables["tiny"]["method"])  # the run's dataset was replaced
     assert "elsewhere" in replaced.tables  # datasets the run did not cover stay
-    assert (page / "LEADERBOARD.md").read_text() == lbm.render_markdown(replaced)
+    assert (page / "LEADERBOARD.md").read_text() == lbm.render_markdown(replaced, registry=True)
 
     assert main(["leaderboard", "--check", "--reference-dir", str(ref), "--out", str(page)]) == 0
     (page / "LEADERBOARD.md").write_text((page / "LEADERBOARD.md").read_text().replace("knn", "knn2"))
