@@ -102,6 +102,10 @@ class CellPinMethod(Method):
         install_hint="pip install -c constraints.txt cellpin",
         quick_note=("2+2 epochs instead of 50+60, 5 Monte-Carlo passes instead of 50, a small network "
                     "(width 128, 2 encoder layers, 16 latent dims); for tests only"),
+        cost_note=("needs a GPU: with its authors' settings, about 1.8 h per osmFISH fold on a 2-core CPU "
+                   "(measured: 50 s per pretraining epoch, 60 s per training epoch, 372 s for the 50-pass "
+                   "imputation, 4.0 GB peak; 50 + 60 epochs unless early stopping ends a stage), about 9 h for "
+                   "5 folds; see docs/methods.md"),
     )
 
     @dataclass
