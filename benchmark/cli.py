@@ -363,7 +363,10 @@ def cmd_ls(args) -> int:
         for name, cls in all_methods().items():
             ok, reason = cls.availability()
             kind = "oracle" if cls.info.oracle else "control" if cls.info.control else "method"
-            rows.append((name, kind, "yes" if ok else "no", cls.info.summary + ("" if ok else f" [{reason}]")))
+            note = cls.info.summary + ("" if ok else f" [{reason}]")
+            if cls.info.cost_note:  # e.g. hours per fold on a CPU: worth knowing before `--methods all`
+                note += f" [cost: {cls.info.cost_note}]"
+            rows.append((name, kind, "yes" if ok else "no", note))
         _print_table(("method", "kind", "available", "summary"), rows)
         for mod, err in broken_modules().items():
             where = mod if mod.startswith("entry point") else f"module methods/{mod}.py"

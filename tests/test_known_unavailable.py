@@ -48,3 +48,12 @@ def test_fit_predict_raises_clearly(name):
     method = all_methods()[name]()
     with pytest.raises(MethodUnavailableError, match=KNOWN[name][0]):
         method.fit_predict(None)  # never reached by the harness; the task is not even looked at
+
+
+def test_cost_note_is_shown_by_ls_methods(capsys):
+    """A method that runs but costs hours on a CPU (CellPin) says so where a user picks methods."""
+    note = all_methods()["cellpin"].info.cost_note
+    assert "GPU" in note and "per osmFISH fold" in note
+    assert main(["ls", "methods"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("cellpin "))
+    assert "[cost: needs a GPU" in line
