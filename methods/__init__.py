@@ -131,11 +131,12 @@ def select_methods(names: list[str], exclude: list[str] = ()) -> list[str]:
     names = list(names)
     if "all" in names:
         names = [n for n in names if n != "all"] + [n for n in available_methods() if n not in names]
-    for name in exclude:
+    excluded = set(exclude)
+    for name in exclude:  # in the given order, so the first typo is the one named
         get_method_class(name)
-    out = [n for n in names if n not in set(exclude)]
+    out = [n for n in names if n not in excluded]
     if not out:
-        raise InputError(f"no method left to run after excluding {sorted(set(exclude))}")
+        raise InputError(f"no method left to run after excluding {sorted(excluded)}")
     return out
 
 
