@@ -285,7 +285,7 @@ def run_benchmark(cfg: RunConfig, data: list[PairedData] = (), *, progress: bool
 def _run_plan(plan, cfg: RunConfig, progress: bool) -> list[JobOutcome]:
     from .executors import EXECUTORS, run_dask, run_serial
 
-    warm_imports(sorted({job.method for _, job, _ in plan}))
+    warm_imports(sorted({job.method for _, job, _ in plan}), device=cfg.device)
     common = dict(should_retry=lambda cached: _should_retry(cached, cfg), time_budget=cfg.time_budget,
                   isolate=cfg.isolate, device=cfg.device, progress=progress)
     if cfg.executor == "serial":

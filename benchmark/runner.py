@@ -224,9 +224,13 @@ def load_cached(jobdir: Path, job: Job, cell_index: pd.Index) -> JobOutcome | No
     return None
 
 
-def warm_imports(method_names: list[str] = ()) -> None:
+def warm_imports(method_names: list[str] = (), device: str = "cpu") -> None:
     """Import commonly used libraries once in the parent, so forked jobs do not each pay for it:
-    scikit-learn, and what each method declares safe to preload (``MethodInfo.preload``)."""
+    scikit-learn, and what each method declares safe to preload (``MethodInfo.preload``).
+
+    With a GPU device the methods' modules are not preloaded: some initialise CUDA when imported
+    (torch_geometric asks ``torch.cuda.is_available()``), and a process forked after CUDA was
+    initialised cannot use it ("CUDA error: initialization error")."""
     import importlib
 
     import sklearn.decomposition  # noqa: F401
@@ -234,6 +238,8 @@ def warm_imports(method_names: list[str] = ()) -> None:
 
     from . import methods
 
+    if device != "cpu":
+        return
     registry = methods.all_methods()
     for name in method_names:
         for mod in registry[name].info.preload:

@@ -201,7 +201,7 @@ def run_scale(cfg: ScaleConfig, *, progress: bool = True) -> pd.DataFrame:
     cache = out / "cache"
     started = datetime.now(timezone.utc)
     fingerprints = {m: method_fingerprint(get_method_class(m)) for m in methods}
-    warm_imports(methods)
+    warm_imports(methods, device=cfg.device)
     stopped: dict[str, str] = {}  # method -> why it is not run at larger sizes
     rows: list[dict[str, Any]] = []
     bar = tqdm(total=len(sizes) * len(methods), desc="scale", unit="job", disable=not progress, file=sys.stderr,

@@ -240,3 +240,16 @@ def test_knn_control_in_batches_of_cells_equals_one_batch(tmp_path):
     method.batch_cells = 13
     batched = method.fit_predict(task).expression
     pd.testing.assert_frame_equal(whole, batched)
+
+
+@pytest.mark.parametrize("device, preloaded", [("cpu", True), ("cuda", False), ("auto", False)])
+def test_gpu_runs_do_not_preload_modules_that_initialise_cuda_before_the_fork(device, preloaded):
+    # torch_geometric calls torch.cuda.is_available() on import; after that a forked job cannot use
+    # CUDA ("initialization error"), which is what the first GPU run of `benchmark scale` hit.
+    import subprocess
+    import sys
+
+    code = ("import sys; from benchmark.runner import warm_imports; "
+            f"warm_imports(['stimpute'], device={device!r}); print('torch_geometric' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == str(preloaded)
