@@ -225,6 +225,10 @@ def test_chunked_gnn_training_equals_one_pass(monkeypatch, sparse):
     small = training.predict_gnn(chunked, ref, nbr, graph, 60)
     monkeypatch.setattr(training, "CHUNK_ELEMENTS", 2**30)
     torch.testing.assert_close(small, training.predict_gnn(chunked, ref, nbr, graph, 60))
+    # chunks are for the CPU cache: a GPU evaluates the batch whole
+    monkeypatch.setattr(training, "CHUNK_ELEMENTS", g * 6 * 4)
+    assert len(training._gnn_chunks(chunked, 25, g, k, torch.device("cpu"))) == 7
+    assert len(training._gnn_chunks(chunked, 25, g, k, torch.device("cuda"))) == 1
 
 
 def test_knn_control_in_batches_of_cells_equals_one_batch(tmp_path):

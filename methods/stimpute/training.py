@@ -118,7 +118,8 @@ def aggregate_reference(ref_expr: torch.Tensor, graph) -> torch.Tensor | None:
 #: chunks of cells of at most CHUNK_ELEMENTS floats. Chunks that stay in the CPU cache make a
 #: training step about twice as fast per cell as one 4,096-cell tensor (302 genes: 0.95 against
 #: 2.06 ms per cell on 2 cores, docs/scaling.md); below the threshold (e.g. osmFISH's 33 genes,
-#: full batch) the extra forward pass of a chunked step costs more than it saves.
+#: full batch) the extra forward pass of a chunked step costs more than it saves. On a GPU there
+#: is no such cache to fit, and ~70-cell chunks would only launch many small kernels: no chunks.
 CHUNK_ELEMENTS = 2**20
 CHUNK_FROM_ELEMENTS = 2**24
 
@@ -135,9 +136,9 @@ def _gnn_chunk(gnn: GeneGNN, ref_expr: torch.Tensor, ref_agg: torch.Tensor | Non
     return gnn(neighbour_features(ref_expr, nbr), graph, feats_agg)
 
 
-def _gnn_chunks(gnn: GeneGNN, n_cells: int, n_genes: int, k: int) -> list[slice]:
+def _gnn_chunks(gnn: GeneGNN, n_cells: int, n_genes: int, k: int, device: torch.device) -> list[slice]:
     width = max(k, gnn.width)
-    if n_cells * n_genes * width <= CHUNK_FROM_ELEMENTS:
+    if device.type != "cpu" or n_cells * n_genes * width <= CHUNK_FROM_ELEMENTS:
         return [slice(0, n_cells)]
     size = chunk_cells(n_genes, width)
     return [slice(s, min(s + size, n_cells)) for s in range(0, n_cells, size)]
@@ -151,7 +152,7 @@ def _apply_gnn(gnn: GeneGNN, ref_expr: torch.Tensor, ref_agg: torch.Tensor | Non
     Cells do not interact in the GNN (each cell's graph is its own), so chunking changes nothing
     but the cache footprint.
     """
-    chunks = _gnn_chunks(gnn, nbr.shape[0], ref_expr.shape[1], nbr.shape[1])
+    chunks = _gnn_chunks(gnn, nbr.shape[0], ref_expr.shape[1], nbr.shape[1], ref_expr.device)
     if len(chunks) == 1:
         return _gnn_chunk(gnn, ref_expr, ref_agg, nbr, graph)
     return torch.cat([_gnn_chunk(gnn, ref_expr, ref_agg, nbr[c], graph) for c in chunks])
@@ -168,7 +169,7 @@ def _gnn_step(gnn: GeneGNN, opt: torch.optim.Optimizer, ref_expr: torch.Tensor, 
     cache misses of one large tensor. The GNN has no dropout or batch statistics, so both
     passes compute the same function.
     """
-    chunks = _gnn_chunks(gnn, nbr.shape[0], ref_expr.shape[1], nbr.shape[1])
+    chunks = _gnn_chunks(gnn, nbr.shape[0], ref_expr.shape[1], nbr.shape[1], ref_expr.device)
     opt.zero_grad()
     if len(chunks) == 1:
         loss = loss_fn(_gnn_chunk(gnn, ref_expr, ref_agg, nbr, graph))
