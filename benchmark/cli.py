@@ -279,6 +279,19 @@ def _add_scale_parser(sub) -> None:
     sc.add_argument("--retry-failed", action="store_true", help="re-run jobs whose failure is cached")
     sc.add_argument("--out", type=Path, default=Path("scale-results"), help="output folder (default: %(default)s)")
     sc.add_argument("--quiet", action="store_true", help="no progress bar")
+    mg = sub.add_parser(
+        "scale-merge", help="one table and plot from several `scale` runs (sessions, settings, devices)",
+        description="Merge the outputs of several `benchmark scale` runs on the same built-in data (sizes "
+        "measured in different sessions, with other parameters, on a GPU) into one table, summary and "
+        "log-log plot. A method run with parameter overrides or on a GPU gets its own line, labelled with "
+        "them. Runs nothing.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  python -m benchmark scale-merge scale-10k scale-100k scale-1m --out scale-all\n\n"
+        "Writes OUT/scale.csv, OUT/scale.md, OUT/scale.png and OUT/scale.json (with every run's provenance).",
+    )
+    mg.set_defaults(func=cmd_scale_merge)
+    mg.add_argument("run_dirs", nargs="+", type=Path, metavar="SCALE_DIR", help="output folders of `scale`")
+    mg.add_argument("--out", type=Path, required=True, help="folder for the merged table and plot")
 
 
 def cmd_scale(args) -> int:
@@ -297,6 +310,17 @@ def cmd_scale(args) -> int:
     print()
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print()
+    print(per_method_summary(table).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(f"\nresults: {args.out / 'scale.md'} (and scale.csv, scale.png, scale.json)")
+    return 0
+
+
+def cmd_scale_merge(args) -> int:
+    from .scale import merge_scale_runs, per_method_summary, write_scale_outputs
+
+    table, provenance = merge_scale_runs(args.run_dirs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_scale_outputs(table, args.out, provenance)
     print(per_method_summary(table).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(f"\nresults: {args.out / 'scale.md'} (and scale.csv, scale.png, scale.json)")
     return 0

@@ -10,6 +10,9 @@ is not run at larger sizes; the table says so.
 Outputs in ``out``: ``scale.csv`` (one row per method and size), ``scale.md`` (the table and
 time per 100,000 cells), ``scale.png`` (log-log time and memory against cells) and
 ``scale.json`` (configuration and provenance: commit, package versions, machine).
+
+``merge_scale_runs`` puts several such runs into one table and plot (``benchmark scale-merge``):
+measurements made in different sessions, with different budgets, parameters or devices.
 """
 
 from __future__ import annotations
@@ -258,9 +261,14 @@ def run_scale(cfg: ScaleConfig, *, progress: bool = True) -> pd.DataFrame:
     return table
 
 
+def _name_column(table: pd.DataFrame) -> str:
+    """``label`` in a merged table (a method under different settings), else ``method``."""
+    return "label" if "label" in table.columns else "method"
+
+
 def growth_exponent(table: pd.DataFrame, method: str) -> float | None:
     """Slope of log(time) against log(cells) over a method's successful sizes (1 = linear)."""
-    ok = table[(table["method"] == method) & (table["status"] == "ok")]
+    ok = table[(table[_name_column(table)] == method) & (table["status"] == "ok")]
     if len(ok) < 2:
         return None
     slope = np.polyfit(np.log(ok["n_cells"].astype(float)), np.log(ok["runtime_s"].astype(float)), 1)[0]
@@ -270,7 +278,7 @@ def growth_exponent(table: pd.DataFrame, method: str) -> float | None:
 def per_method_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per method: largest size that ran, its time per 100,000 cells, the growth exponent, and where it stopped."""
     out = []
-    for m, g in table.groupby("method", sort=True):
+    for m, g in table.groupby(_name_column(table), sort=True):
         ok = g[g["status"] == "ok"]
         failed = g[~g["status"].isin(["ok", "skipped"])]
         last = ok.iloc[-1] if len(ok) else None
@@ -294,15 +302,27 @@ def _fmt(v, spec: str = ".1f") -> str:
 def to_markdown(table: pd.DataFrame, provenance: dict[str, Any]) -> str:
     cfg = provenance.get("config", {})
     mach = provenance.get("machine", {})
-    lines = [
-        "# Scaling: one fold per method and size",
-        "",
-        f"Built-in data: {cfg.get('genes')} panel genes (one fold of {cfg.get('n_folds')} hidden), "
-        f"{cfg.get('reference_cells'):,} reference cells; time budget {cfg.get('time_budget')} s, memory budget "
-        f"{cfg.get('memory_budget_mb')} MB per job; device {cfg.get('device')}.",
-        f"Commit {provenance.get('git_commit')}; {mach.get('cpus')} CPUs ({provenance.get('cpu_affinity')} usable), "
-        f"{mach.get('platform')}; torch {provenance.get('packages', {}).get('torch', 'n/a')}; "
-        f"started {provenance.get('started')}.",
+    lines = ["# Scaling: one fold per method and size", ""]
+    if "sources" in provenance:  # a merged table: the data once, then each run's own settings
+        lines += [f"Built-in data: {cfg.get('genes')} panel genes (one fold of {cfg.get('n_folds')} hidden), "
+                  f"{cfg.get('reference_cells'):,} reference cells. Merged from {len(provenance['sources'])} runs:", ""]
+        for src in provenance["sources"]:
+            m = src.get("machine", {})
+            lines.append(f"* `{src['run']}`: {', '.join(src['methods'])}; device {src.get('device')}, time budget "
+                         f"{src.get('time_budget')} s, memory budget {src.get('memory_budget_mb')} MB; commit "
+                         f"{src.get('git_commit')}; {m.get('cpus')} CPUs ({src.get('cpu_affinity')} usable); torch "
+                         f"{src.get('torch') or 'n/a'}; started {src.get('started')}")
+        lines.append("")
+    else:
+        lines += [
+            f"Built-in data: {cfg.get('genes')} panel genes (one fold of {cfg.get('n_folds')} hidden), "
+            f"{cfg.get('reference_cells'):,} reference cells; time budget {cfg.get('time_budget')} s, memory budget "
+            f"{cfg.get('memory_budget_mb')} MB per job; device {cfg.get('device')}.",
+            f"Commit {provenance.get('git_commit')}; {mach.get('cpus')} CPUs ({provenance.get('cpu_affinity')} "
+            f"usable), {mach.get('platform')}; torch {provenance.get('packages', {}).get('torch', 'n/a')}; "
+            f"started {provenance.get('started')}.",
+        ]
+    lines += [
         "Peak RSS is the job process's resident memory at its peak, including the input data it shares with "
         "the runner since the fork (`baseline` = its resident memory when the method started).",
         "",
@@ -310,13 +330,14 @@ def to_markdown(table: pd.DataFrame, provenance: dict[str, Any]) -> str:
         "| gene CSS | gene PCC | cell CSS | note |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
+    name = _name_column(table)
     for r in table.to_dict("records"):
         lines.append(
-            f"| {r['method']} | {int(r['n_cells']):,} | {r['status']} | {_fmt(r.get('runtime_s'))} | "
+            f"| {r[name]} | {int(r['n_cells']):,} | {r['status']} | {_fmt(r.get('runtime_s'))} | "
             f"{_fmt(r.get('s_per_100k_cells'))} | {_fmt(r.get('peak_rss_mb'), '.0f')} | "
             f"{_fmt(r.get('baseline_rss_mb'), '.0f')} | {_fmt(r.get('gpu_peak_mb'), '.0f')} | "
             f"{_fmt(r.get('gene_css'), '.3f')} | {_fmt(r.get('gene_pcc'), '.3f')} | {_fmt(r.get('cell_css'), '.3f')} | "
-            f"{str(r.get('error') or '').replace('|', '/')[:80]} |")
+            f"{_fmt(r.get('error')).replace('|', '/')[:80]} |")
     lines += ["", "Per method (time per 100,000 cells at the largest size that ran; growth exponent = slope of "
               "log time against log cells, 1 = linear):", "",
               "| method | largest size | s / 100k cells | peak RSS (MB) | growth exponent | stopped at |",
@@ -336,11 +357,13 @@ def plot_scale(table: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for m, g in table.groupby("method", sort=True):
+    groups = list(table.groupby(_name_column(table), sort=True))
+    colors = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20").colors  # no two lines of one colour
+    for i, (m, g) in enumerate(groups):
         ok = g[g["status"] == "ok"]
         failed = g[~g["status"].isin(["ok", "skipped"])]
         for ax, col in zip(axes, ("runtime_s", "peak_rss_mb")):
-            (line,) = ax.plot(ok["n_cells"], ok[col], marker="o", label=m)
+            (line,) = ax.plot(ok["n_cells"], ok[col], marker="o", label=m, color=colors[i % len(colors)])
             if not failed.empty and not ok.empty:  # where it stopped, at the height of its last success
                 ax.plot(failed["n_cells"].iloc[:1], ok[col].iloc[-1:], marker="x", markersize=10, linestyle="",
                         color=line.get_color())
@@ -357,6 +380,68 @@ def plot_scale(table: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+#: Configuration fields that must agree for runs to be compared in one table: they define the data.
+SAME_DATA_FIELDS = ("genes", "reference_cells", "reference_only_genes", "seed", "n_folds", "fold", "preprocessing")
+
+
+def _run_label(method: str, params: dict[str, Any], device: str | None) -> str:
+    label = method
+    if params:
+        label += " (" + ", ".join(f"{k}={v}" for k, v in sorted(params.items())) + ")"
+    if device and device != "cpu":
+        label += f" [{device}]"
+    return label
+
+
+def merge_scale_runs(dirs: list[Path]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Merge the outputs of several ``benchmark scale`` runs into one table.
+
+    Each row keeps its method name in ``method`` and gets a ``label``: the method, its parameter
+    overrides in that run and a non-CPU device (``stimpute (train_cells=30000) [cuda]``), so runs of
+    one method with different settings stay apart. Runs must describe the same data
+    (``SAME_DATA_FIELDS``); budgets, devices, commits and machines may differ and are listed per
+    run. Where two runs have a row for the same label and size, the later folder in ``dirs``
+    wins, except that a ``skipped`` row never replaces a measured one.
+    """
+    frames, sources = [], []
+    first_cfg: dict[str, Any] | None = None
+    for i, d in enumerate(map(Path, dirs)):
+        csv, meta = d / "scale.csv", d / "scale.json"
+        if not csv.is_file() or not meta.is_file():
+            raise InputError(f"{d} is not the output of `benchmark scale`: scale.csv and scale.json are needed")
+        prov = json.loads(meta.read_text())
+        cfg = prov.get("config", {})
+        if first_cfg is None:
+            first_cfg = cfg
+        diff = [f"{k}: {first_cfg.get(k)!r} in {dirs[0]}, {cfg.get(k)!r} in {d}"
+                for k in SAME_DATA_FIELDS if cfg.get(k) != first_cfg.get(k)]
+        if diff:
+            raise InputError("scale runs on different data cannot share a table; " + "; ".join(diff))
+        t = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+        t["error"] = t["error"].fillna("")
+        params = cfg.get("method_params", {}) or {}
+        t["label"] = [_run_label(m, params.get(m, {}), dev if isinstance(dev, str) else cfg.get("device"))
+                      for m, dev in zip(t["method"], t["device"])]
+        t["run"], t["_order"] = str(d), i
+        frames.append(t)
+        sources.append({"run": str(d), "git_commit": prov.get("git_commit"), "machine": prov.get("machine", {}),
+                        "cpu_affinity": prov.get("cpu_affinity"), "torch": prov.get("packages", {}).get("torch"),
+                        "device": cfg.get("device"), "time_budget": cfg.get("time_budget"),
+                        "memory_budget_mb": cfg.get("memory_budget_mb"), "method_params": params,
+                        "started": prov.get("started"), "methods": sorted(set(t["method"]))})
+    if not frames:
+        raise InputError("scale-merge needs at least one folder")
+    table = pd.concat(frames, ignore_index=True)
+    table["_skipped"] = table["status"] == "skipped"
+    table = (table.sort_values(["label", "n_cells", "_skipped", "_order"], ascending=[True, True, False, True],
+                               kind="stable")
+             .drop_duplicates(["label", "n_cells"], keep="last")
+             .drop(columns=["_order", "_skipped"]).reset_index(drop=True))
+    provenance = {"config": {k: first_cfg.get(k) for k in SAME_DATA_FIELDS}, "sources": sources,
+                  "merged": datetime.now(timezone.utc).isoformat()}
+    return table, provenance
+
+
 def write_scale_outputs(table: pd.DataFrame, out: Path, provenance: dict[str, Any]) -> None:
     out = Path(out)
     table.to_csv(out / "scale.csv", index=False)
@@ -368,5 +453,5 @@ def write_scale_outputs(table: pd.DataFrame, out: Path, provenance: dict[str, An
         plot_scale(table, out / "scale.png")
 
 
-__all__ = ["ScaleConfig", "run_scale", "make_scale_data", "prepare_lean", "per_method_summary", "growth_exponent",
+__all__ = ["ScaleConfig", "run_scale", "merge_scale_runs", "write_scale_outputs", "make_scale_data", "prepare_lean", "per_method_summary", "growth_exponent",
            "DEFAULT_CELLS"]

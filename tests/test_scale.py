@@ -12,7 +12,8 @@ import scipy.sparse as sp
 from benchmark.cli import main
 from benchmark.datasets.synthetic import make_synthetic_pair
 from benchmark.errors import InputError
-from benchmark.scale import ScaleConfig, growth_exponent, make_scale_data, prepare_lean, run_scale
+from benchmark.scale import (ScaleConfig, growth_exponent, make_scale_data, merge_scale_runs, prepare_lean,
+                             run_scale)
 
 TINY = dict(genes=10, reference_cells=150, reference_only_genes=5)
 
@@ -111,6 +112,30 @@ def test_cli(tmp_path, capsys):
     assert code == 0
     assert "s_per_100k_cells" in capsys.readouterr().out
     assert main(["scale", "--methods", "nope", "--cells", "100", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+
+
+def test_merge_keeps_runs_with_other_settings_apart_and_refuses_other_data(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    run_scale(ScaleConfig(methods=["mean", "knn"], cells=[120], out=a, **TINY), progress=False)
+    run_scale(ScaleConfig(methods=["mean", "knn"], cells=[240], out=b, method_params={"knn": {"k": 3}}, **TINY),
+              progress=False)
+    assert main(["scale-merge", str(a), str(b), "--out", str(tmp_path / "m")]) == 0
+    merged = pd.read_csv(tmp_path / "m" / "scale.csv")
+    rows = {(r.label, r.n_cells): r.run for r in merged.itertuples()}
+    # mean is the same method in both runs (one line over two sizes); knn with k=3 is another line
+    assert rows == {("mean", 120): str(a), ("mean", 240): str(b), ("knn", 120): str(a), ("knn (k=3)", 240): str(b)}
+    md = (tmp_path / "m" / "scale.md").read_text()
+    assert "Merged from 2 runs" in md and "| knn (k=3) | 240 | ok |" in md and "nan" not in md
+    assert (tmp_path / "m" / "scale.png").is_file()
+    prov = json.loads((tmp_path / "m" / "scale.json").read_text())
+    assert [s["run"] for s in prov["sources"]] == [str(a), str(b)] and all(s["git_commit"] for s in prov["sources"])
+    assert {r["method"] for r in prov["summary"]} == {"mean", "knn", "knn (k=3)"}
+
+    run_scale(ScaleConfig(methods=["mean"], cells=[120], out=c, **{**TINY, "genes": TINY["genes"] + 5}), progress=False)
+    with pytest.raises(InputError, match="different data.*genes"):
+        merge_scale_runs([a, c])
+    with pytest.raises(InputError, match="not the output of `benchmark scale`"):
+        merge_scale_runs([a, tmp_path / "nothing"])
 
 
 # -- stImpute's large-data path ---------------------------------------------------------------
