@@ -430,15 +430,17 @@ def _scale_plot(data: ReportData, out: Path, formats: list[str]) -> list[Figure]
     """Time and peak memory against cells from ``benchmark scale`` folders; a cross where a method
     stopped (time-out, memory budget, failure)."""
     plt = _plt()
-    sc = data.scale
+    sc = data.scale.copy()
+    # a merged folder (`benchmark scale-merge`) labels a method run with other parameters or on a GPU
+    sc["label"] = sc["label"].fillna(sc["method"]) if "label" in sc else sc["method"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    methods = list(dict.fromkeys(sc["method"]))
+    methods = list(dict.fromkeys(sc["label"]))
     # a method of the report keeps its colour (its default-parameter entry); others get neutral colours
     own = {e.method: e.color for e in data.entries if e.params == {} or e.method not in {x.method for x in
                                                                                          data.entries if x.params == {}}}
     extra = iter(["#17becf", "#bcbd22", "#7f7f7f", "#9467bd", "#e377c2", "#8c564b"] * 5)
     for m in methods:
-        s = sc[sc["method"] == m].sort_values("n_cells")
+        s = sc[sc["label"] == m].sort_values("n_cells")
         ok = s[s["status"] == "ok"]
         bad = s[~s["status"].isin(["ok", "skipped"])]
         colour = own.get(m) or next(extra)

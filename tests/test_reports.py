@@ -312,9 +312,13 @@ def test_scale_folder_adds_the_scaling_figure(runs, tmp_path):
             for m, n, st, t, mem in [("knn", 1000, "ok", 1.0, 200), ("knn", 10000, "ok", 9.0, 400),
                                      ("slowpoke", 1000, "ok", 5.0, 300), ("slowpoke", 10000, "timeout", None, None)]]
     pd.DataFrame(rows).reindex(columns=COLUMNS).to_csv(scale / "scale.csv", index=False)
-    rep = make_report([k5, scale], tmp_path / "r", umap=False)
+    merged = tmp_path / "merged"  # a `scale-merge` folder: knn under other parameters is its own line
+    merged.mkdir()
+    pd.DataFrame([{**rows[0], "label": "knn (k=3)"}]).reindex(columns=COLUMNS + ["label"]).to_csv(
+        merged / "scale.csv", index=False)
+    rep = make_report([k5, scale, merged], tmp_path / "r", umap=False)
     svg = _svg_text(tmp_path / "r" / "figures" / "scaling_run.svg")
-    assert "knn" in svg and "slowpoke" in svg and "spatial cells" in svg
+    assert "knn" in svg and "slowpoke" in svg and "spatial cells" in svg and "knn (k=3)" in svg
     assert "scaling_run" in rep.html.read_text()
     with pytest.raises(InputError, match="at least one results folder"):
         make_report([scale], tmp_path / "r2")
