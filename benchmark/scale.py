@@ -343,7 +343,7 @@ def to_markdown(table: pd.DataFrame, provenance: dict[str, Any]) -> str:
               "| method | largest size | s / 100k cells | peak RSS (MB) | growth exponent | stopped at |",
               "|---|---:|---:|---:|---:|---|"]
     for r in per_method_summary(table).to_dict("records"):
-        lines.append(f"| {r['method']} | {_fmt(r['largest_ok_cells'], ',')} | {_fmt(r['s_per_100k_cells_at_largest'])} | "
+        lines.append(f"| {r['method']} | {_fmt(r['largest_ok_cells'], ',.0f')} | {_fmt(r['s_per_100k_cells_at_largest'])} | "
                      f"{_fmt(r['peak_rss_mb_at_largest'], '.0f')} | {_fmt(r['time_growth_exponent'], '.2f')} | "
                      f"{r['stopped_at']} |")
     return "\n".join(lines) + "\n"
@@ -363,20 +363,26 @@ def plot_scale(table: pd.DataFrame, path: Path) -> None:
         ok = g[g["status"] == "ok"]
         failed = g[~g["status"].isin(["ok", "skipped"])]
         for ax, col in zip(axes, ("runtime_s", "peak_rss_mb")):
-            (line,) = ax.plot(ok["n_cells"], ok[col], marker="o", label=m, color=colors[i % len(colors)])
-            if not failed.empty and not ok.empty:  # where it stopped, at the height of its last success
-                ax.plot(failed["n_cells"].iloc[:1], ok[col].iloc[-1:], marker="x", markersize=10, linestyle="",
-                        color=line.get_color())
+            color = colors[i % len(colors)]
+            ax.plot(ok["n_cells"], ok[col], marker="o", label=m if col == "runtime_s" else None, color=color)
+            if failed.empty:
+                continue
+            # where it stopped: at the time (or memory) it was stopped with, else at its last success
+            y = failed[col].iloc[0]
+            if pd.isna(y) and not ok.empty:
+                y = ok[col].iloc[-1]
+            if not pd.isna(y):
+                ax.plot(failed["n_cells"].iloc[:1], [y], marker="x", markersize=10, linestyle="", color=color)
     for ax, ylabel in zip(axes, ("wall time (s)", "peak resident memory (MB)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("spatial cells")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("one fold per method and size (x: stopped at that size)")
+    fig.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle("one fold per method and size (x: stopped at that size, at the time it was stopped)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
