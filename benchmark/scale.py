@@ -362,8 +362,8 @@ def plot_scale(table: pd.DataFrame, path: Path) -> None:
     for i, (m, g) in enumerate(groups):
         ok = g[g["status"] == "ok"]
         failed = g[~g["status"].isin(["ok", "skipped"])]
+        color = colors[i % len(colors)]
         for ax, col in zip(axes, ("runtime_s", "peak_rss_mb")):
-            color = colors[i % len(colors)]
             ax.plot(ok["n_cells"], ok[col], marker="o", label=m if col == "runtime_s" else None, color=color)
             if failed.empty:
                 continue
