@@ -236,10 +236,10 @@ def warm_imports(method_names: list[str] = (), device: str = "cpu") -> None:
     import sklearn.decomposition  # noqa: F401
     import sklearn.neighbors  # noqa: F401
 
-    from . import methods
-
     if device != "cpu":
         return
+    from . import methods
+
     registry = methods.all_methods()
     for name in method_names:
         for mod in registry[name].info.preload:
