@@ -291,14 +291,15 @@ def run_job(
                 _child_main(job, prep, tmpdir, time_budget, device)
             finally:
                 os._exit(1)
-        code, over = _watch(pid, t0, time_budget, memory_budget_mb)
+        code, over, killed_rss_mb = _watch(pid, t0, time_budget, memory_budget_mb)
         if over == "timeout":
             _write_json(tmpdir / FAILURE_FILE, _failure_record(
                 job, "timeout", f"exceeded the time budget of {time_budget:g} s",
                 runtime_s=time.perf_counter() - t0, time_budget=time_budget))
         elif over is not None:  # memory: the message says how much
             _write_json(tmpdir / FAILURE_FILE, _failure_record(
-                job, "memory", over, runtime_s=time.perf_counter() - t0, memory_budget_mb=memory_budget_mb))
+                job, "memory", over, runtime_s=time.perf_counter() - t0, memory_budget_mb=memory_budget_mb,
+                peak_memory_mb=killed_rss_mb))
         elif not (tmpdir / RESULT_FILE).exists() and not (tmpdir / FAILURE_FILE).exists():
             why = (f"killed by signal {-code}" + (" (likely out of memory)" if code == -signal.SIGKILL else "")
                    if code is not None and code < 0 else f"exited with code {code}")
@@ -315,11 +316,13 @@ def run_job(
     return outcome
 
 
-def _watch(pid: int, t0: float, time_budget: float | None, memory_budget_mb: float | None) -> tuple[int, str | None]:
+def _watch(pid: int, t0: float, time_budget: float | None,
+           memory_budget_mb: float | None) -> tuple[int, str | None, float | None]:
     """Wait for the forked job ``pid``; kill its process group when it runs over a budget.
 
-    Returns the exit code (negative: killed by that signal) and ``None``, ``"timeout"`` or a
-    message saying the memory budget was exceeded.
+    Returns the exit code (negative: killed by that signal); ``None``, ``"timeout"`` or a
+    message saying the memory budget was exceeded; and the resident memory (MB) it was killed
+    at, for a memory kill (else ``None``).
     """
     import psutil
 
@@ -327,11 +330,11 @@ def _watch(pid: int, t0: float, time_budget: float | None, memory_budget_mb: flo
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return os.waitstatus_to_exitcode(status), None
+            return os.waitstatus_to_exitcode(status), None, None
         if time_budget is not None and time.perf_counter() - t0 > time_budget:
             _kill_group(pid)
             os.waitpid(pid, 0)
-            return -signal.SIGKILL, "timeout"
+            return -signal.SIGKILL, "timeout", None
         if memory_budget_mb is not None:
             try:
                 proc = psutil.Process(pid)
@@ -342,7 +345,7 @@ def _watch(pid: int, t0: float, time_budget: float | None, memory_budget_mb: flo
                 _kill_group(pid)
                 os.waitpid(pid, 0)
                 return -signal.SIGKILL, (f"exceeded the memory budget of {memory_budget_mb:g} MB "
-                                         f"(resident memory {rss / 2**20:.0f} MB)")
+                                         f"(resident memory {rss / 2**20:.0f} MB)"), rss / 2**20
         time.sleep(delay)
         delay = min(0.25, delay * 1.5)  # short jobs finish fast, long ones are polled 4 times a second
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -349,6 +350,13 @@ def to_markdown(table: pd.DataFrame, provenance: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _killed_rss_mb(error) -> float:
+    """The resident memory a memory kill names in its message (runs older than the runner
+    recording it as ``peak_memory_mb``); NaN if there is none."""
+    match = re.search(r"resident memory (\d+(?:\.\d+)?) MB", error if isinstance(error, str) else "")
+    return float(match.group(1)) if match else float("nan")
+
+
 def plot_scale(table: pd.DataFrame, path: Path) -> None:
     """Log-log time and peak memory against cells, one line per method; a cross where it stopped."""
     import matplotlib
@@ -369,6 +377,8 @@ def plot_scale(table: pd.DataFrame, path: Path) -> None:
                 continue
             # where it stopped: at the time (or memory) it was stopped with, else at its last success
             y = failed[col].iloc[0]
+            if pd.isna(y) and col == "peak_rss_mb":
+                y = _killed_rss_mb(failed["error"].iloc[0])
             if pd.isna(y) and not ok.empty:
                 y = ok[col].iloc[-1]
             if not pd.isna(y):

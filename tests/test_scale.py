@@ -12,8 +12,8 @@ import scipy.sparse as sp
 from benchmark.cli import main
 from benchmark.datasets.synthetic import make_synthetic_pair
 from benchmark.errors import InputError
-from benchmark.scale import (ScaleConfig, growth_exponent, make_scale_data, merge_scale_runs, prepare_lean,
-                             run_scale)
+from benchmark.scale import (ScaleConfig, _killed_rss_mb, growth_exponent, make_scale_data, merge_scale_runs,
+                             prepare_lean, run_scale)
 
 TINY = dict(genes=10, reference_cells=150, reference_only_genes=5)
 
@@ -74,11 +74,20 @@ def test_memory_budget_stops_a_method_and_larger_sizes_are_skipped(tmp_path):
     table = run_scale(cfg, progress=False)
     first, second = table.iloc[0], table.iloc[1]
     assert first["status"] == "memory" and "memory budget of 1 MB" in first["error"]
+    # the resident memory it was killed at is recorded as its peak (the plot marks it there)
+    assert first["peak_rss_mb"] > 1
+    assert first["peak_rss_mb"] == pytest.approx(_killed_rss_mb(first["error"]), abs=0.5)
     assert second["status"] == "skipped" and "memory at 100 cells" in second["error"]
     # a cached memory failure is re-run when the budget grows, and then succeeds
     cfg.memory_budget_mb = 50_000
     table = run_scale(cfg, progress=False)
     assert (table["status"] == "ok").all()
+
+
+def test_killed_rss_is_read_from_older_runs_messages():
+    assert _killed_rss_mb("exceeded the memory budget of 12000 MB (resident memory 12086 MB)") == 12086
+    assert np.isnan(_killed_rss_mb("exceeded the time budget of 600 s"))
+    assert np.isnan(_killed_rss_mb(float("nan")))  # a blank error read back from CSV
 
 
 def test_time_budget_is_recorded_as_timeout(tmp_path):
