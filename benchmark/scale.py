@@ -350,11 +350,21 @@ def to_markdown(table: pd.DataFrame, provenance: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _killed_rss_mb(error) -> float:
+def killed_rss_mb(error) -> float:
     """The resident memory a memory kill names in its message (runs older than the runner
     recording it as ``peak_memory_mb``); NaN if there is none."""
     match = re.search(r"resident memory (\d+(?:\.\d+)?) MB", error if isinstance(error, str) else "")
     return float(match.group(1)) if match else float("nan")
+
+
+def stop_marker_y(failed: pd.DataFrame, ok: pd.DataFrame, col: str) -> pd.Series:
+    """Where a plot of ``col`` marks a method's failed rows: at the time (or memory) each was
+    stopped with; a memory kill without a recorded peak (runs from before the runner kept it) at
+    the memory its message names; else at the method's last successful size's value (NaN if none)."""
+    y = pd.to_numeric(failed[col], errors="coerce")
+    if col == "peak_rss_mb":
+        y = y.fillna(failed["error"].map(killed_rss_mb))
+    return y.fillna(ok[col].iloc[-1] if not ok.empty else np.nan)
 
 
 def plot_scale(table: pd.DataFrame, path: Path) -> None:
@@ -375,12 +385,7 @@ def plot_scale(table: pd.DataFrame, path: Path) -> None:
             ax.plot(ok["n_cells"], ok[col], marker="o", label=m if col == "runtime_s" else None, color=color)
             if failed.empty:
                 continue
-            # where it stopped: at the time (or memory) it was stopped with, else at its last success
-            y = failed[col].iloc[0]
-            if pd.isna(y) and col == "peak_rss_mb":
-                y = _killed_rss_mb(failed["error"].iloc[0])
-            if pd.isna(y) and not ok.empty:
-                y = ok[col].iloc[-1]
+            y = stop_marker_y(failed, ok, col).iloc[0]  # the first failure: nothing larger was run
             if not pd.isna(y):
                 ax.plot(failed["n_cells"].iloc[:1], [y], marker="x", markersize=10, linestyle="", color=color)
     for ax, ylabel in zip(axes, ("wall time (s)", "peak resident memory (MB)")):
@@ -469,5 +474,5 @@ def write_scale_outputs(table: pd.DataFrame, out: Path, provenance: dict[str, An
         plot_scale(table, out / "scale.png")
 
 
-__all__ = ["ScaleConfig", "run_scale", "merge_scale_runs", "write_scale_outputs", "make_scale_data", "prepare_lean", "per_method_summary", "growth_exponent",
-           "DEFAULT_CELLS"]
+__all__ = ["ScaleConfig", "run_scale", "merge_scale_runs", "write_scale_outputs", "killed_rss_mb", "stop_marker_y",
+           "make_scale_data", "prepare_lean", "per_method_summary", "growth_exponent", "DEFAULT_CELLS"]

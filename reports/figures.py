@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.scale import stop_marker_y
+
 from .data import LABELS, RANK_METRICS, ReportData, higher_is_better, linestyle
 from .tables import _safe
 
@@ -447,7 +449,7 @@ def _scale_plot(data: ReportData, out: Path, formats: list[str]) -> list[Figure]
         for ax, col in zip(axes, ["runtime_s", "peak_rss_mb"]):
             ax.plot(ok["n_cells"], ok[col], marker="o", color=colour, label=m)
             if not bad.empty:
-                ax.scatter(bad["n_cells"], bad[col].fillna(ok[col].max() if not ok.empty else 1), marker="x", s=60,
+                ax.scatter(bad["n_cells"], stop_marker_y(bad, ok, col).fillna(1), marker="x", s=60,
                            color=colour, zorder=3)
     for ax, label in zip(axes, ["wall time of the job (s)", "peak resident memory (MB)"]):
         ax.set_xscale("log")

@@ -12,8 +12,8 @@ import scipy.sparse as sp
 from benchmark.cli import main
 from benchmark.datasets.synthetic import make_synthetic_pair
 from benchmark.errors import InputError
-from benchmark.scale import (ScaleConfig, _killed_rss_mb, growth_exponent, make_scale_data, merge_scale_runs,
-                             prepare_lean, run_scale)
+from benchmark.scale import (ScaleConfig, growth_exponent, killed_rss_mb, make_scale_data, merge_scale_runs,
+                             prepare_lean, run_scale, stop_marker_y)
 
 TINY = dict(genes=10, reference_cells=150, reference_only_genes=5)
 
@@ -76,7 +76,7 @@ def test_memory_budget_stops_a_method_and_larger_sizes_are_skipped(tmp_path):
     assert first["status"] == "memory" and "memory budget of 1 MB" in first["error"]
     # the resident memory it was killed at is recorded as its peak (the plot marks it there)
     assert first["peak_rss_mb"] > 1
-    assert first["peak_rss_mb"] == pytest.approx(_killed_rss_mb(first["error"]), abs=0.5)
+    assert first["peak_rss_mb"] == pytest.approx(killed_rss_mb(first["error"]), abs=0.5)
     assert second["status"] == "skipped" and "memory at 100 cells" in second["error"]
     # a cached memory failure is re-run when the budget grows, and then succeeds
     cfg.memory_budget_mb = 50_000
@@ -85,9 +85,23 @@ def test_memory_budget_stops_a_method_and_larger_sizes_are_skipped(tmp_path):
 
 
 def test_killed_rss_is_read_from_older_runs_messages():
-    assert _killed_rss_mb("exceeded the memory budget of 12000 MB (resident memory 12086 MB)") == 12086
-    assert np.isnan(_killed_rss_mb("exceeded the time budget of 600 s"))
-    assert np.isnan(_killed_rss_mb(float("nan")))  # a blank error read back from CSV
+    assert killed_rss_mb("exceeded the memory budget of 12000 MB (resident memory 12086 MB)") == 12086
+    assert np.isnan(killed_rss_mb("exceeded the time budget of 600 s"))
+    assert np.isnan(killed_rss_mb(float("nan")))  # a blank error read back from CSV
+
+
+def test_plots_mark_a_stop_where_it_stopped():
+    ok = pd.DataFrame({"n_cells": [1e4, 1e5], "runtime_s": [10.0, 90.0], "peak_rss_mb": [500.0, 2000.0]})
+    failed = pd.DataFrame({"n_cells": [1e6] * 3, "runtime_s": [38.0, 600.0, np.nan],
+                           "peak_rss_mb": [12086.0, np.nan, np.nan],
+                           "error": ["exceeded the memory budget of 12000 MB (resident memory 12086 MB)",
+                                     "exceeded the time budget of 600 s",
+                                     "exceeded the memory budget of 12000 MB (resident memory 12110 MB)"]})
+    # time: as stopped; the row without one falls back to the last size that ran
+    assert stop_marker_y(failed, ok, "runtime_s").tolist() == [38.0, 600.0, 90.0]
+    # memory: recorded, else named by an older run's kill message, else the last size that ran
+    assert stop_marker_y(failed, ok, "peak_rss_mb").tolist() == [12086.0, 2000.0, 12110.0]
+    assert np.isnan(stop_marker_y(failed.iloc[1:2], ok.iloc[:0], "peak_rss_mb")).all()
 
 
 def test_time_budget_is_recorded_as_timeout(tmp_path):
