@@ -46,6 +46,36 @@ def standardize(x: np.ndarray) -> np.ndarray:
     return (x - x.mean(axis=0)) / sd
 
 
+def neighbour_average(values: np.ndarray, idx: np.ndarray, weights: np.ndarray | None = None,
+                      batch_cells: int = 50_000) -> np.ndarray:
+    """Average rows of ``values`` over each cell's neighbours, a batch of cells at a time.
+
+    Parameters
+    ----------
+    values
+        Reference cells x genes.
+    idx
+        Query cells x k neighbour indices into the rows of ``values``.
+    weights
+        Query cells x k weights (each row summing to one); ``None`` for the plain mean.
+    batch_cells
+        Query cells per batch. ``values[idx]`` is cells x k x genes: for a million cells, 20
+        neighbours and 377 genes that is 60 GB at once; in batches it is bounded. The result
+        does not depend on the batch size (each cell's sum is computed alone either way).
+
+    Returns
+    -------
+    Query cells x genes, float64.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    out = np.empty((idx.shape[0], values.shape[1]), dtype=np.float64)
+    for start in range(0, idx.shape[0], max(1, int(batch_cells))):
+        rows = slice(start, start + max(1, int(batch_cells)))
+        nbr = values[idx[rows]]
+        out[rows] = nbr.mean(axis=1) if weights is None else np.einsum("ck,ckg->cg", weights[rows], nbr)
+    return out
+
+
 def varying_shared_genes(task) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """The task's training genes that vary in both data sets (SpaGE z-scores them: a constant
     gene would give NaN).

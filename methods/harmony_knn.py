@@ -11,7 +11,7 @@ from benchmark.task import ImputationTask, Prediction
 
 from . import register
 from .base import Method, MethodInfo
-from ._util import dense, standardize
+from ._util import dense, neighbour_average, standardize
 
 _SCALINGS = ("per_dataset", "joint", "none")
 
@@ -93,7 +93,7 @@ class HarmonyKnn(Method):
         nn = NearestNeighbors(n_neighbors=k).fit(z[:n_ref])
         _, idx = nn.kneighbors(z[n_ref:])
         target = dense(task.reference[:, task.target_genes].X).astype(np.float64)
-        values = target[idx].mean(axis=1)
+        values = neighbour_average(target, idx)
         return Prediction(
             pd.DataFrame(values, index=task.spatial.obs_names, columns=task.target_genes),
             info={"k": k, "n_pcs": n_pcs, "n_knn_pcs": z.shape[1], "scale": scale,

@@ -15,7 +15,7 @@ from benchmark.task import COUNTS_LAYER, ImputationTask, Prediction
 from . import register
 from .base import Method, MethodInfo
 from ._count_scale import expected_counts_to_task_scale
-from ._util import keep_global_rng
+from ._util import keep_global_rng, neighbour_average
 
 
 def _liger_adata(counts, cells, genes, name):
@@ -168,7 +168,7 @@ class LigerKnn(Method):
         dist, idx = NearestNeighbors(n_neighbors=kn).fit(h_ref).kneighbors(h_sp)
         w = impute_knn_weights(dist) if p.weight else np.full(dist.shape, 1.0 / kn)
         ref_dense = ref_all[ref_rows].toarray()  # LIGER's reference cells x (training + target genes)
-        imputed = np.einsum("ck,ckg->cg", w, ref_dense[idx])  # weighted raw counts
+        imputed = neighbour_average(ref_dense, idx, w)  # weighted raw counts
 
         col = {g: j for j, g in enumerate(genes)}
         pred = expected_counts_to_task_scale(imputed[:, : len(train)].sum(axis=1),

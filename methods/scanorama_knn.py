@@ -12,7 +12,7 @@ from benchmark.task import ImputationTask, Prediction
 
 from . import register
 from .base import Method, MethodInfo
-from ._util import dense, keep_global_rng
+from ._util import dense, keep_global_rng, neighbour_average
 
 
 @register
@@ -93,7 +93,7 @@ class ScanoramaKnn(Method):
         k = max(1, min(int(p.k), n_ref))
         _, idx = NearestNeighbors(n_neighbors=k).fit(z_ref).kneighbors(z_sp)
         target = dense(task.reference[:, task.target_genes].X).astype(np.float64)
-        values = target[idx].mean(axis=1)
+        values = neighbour_average(target, idx)
         return Prediction(
             pd.DataFrame(values, index=task.spatial.obs_names, columns=task.target_genes),
             info={"k": k, "embedding_dims": int(z_ref.shape[1])},

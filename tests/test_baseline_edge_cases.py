@@ -34,3 +34,25 @@ def test_gimvi_output_follows_the_preprocessing_scheme(tmp_path):
     preds = predictions_by_scheme(cls(quick_epochs=2), data, tmp_path)
     np.testing.assert_allclose(preds["tangram"], np.expm1(preds["spage"]), rtol=1e-6, atol=1e-8)
     assert not np.allclose(preds["tangram"], preds["spage"])  # the scale did change
+
+
+def test_neighbour_average_in_batches_matches_one_pass():
+    """The kNN wrappers average neighbours in batches of cells to bound memory at a million
+    cells; the result must be the same as one pass, weighted or not."""
+    from methods._util import neighbour_average
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(40, 7))
+    idx = rng.integers(0, 40, size=(23, 5))
+    w = rng.random((23, 5))
+    w /= w.sum(axis=1, keepdims=True)
+    for weights, expected in ((None, values[idx].mean(axis=1)),
+                              (w, np.einsum("ck,ckg->cg", w, values[idx]))):
+        one_pass = neighbour_average(values, idx, weights, batch_cells=1000)
+        np.testing.assert_array_equal(one_pass, expected)
+        for batch in (1, 4, 22):
+            np.testing.assert_array_equal(neighbour_average(values, idx, weights, batch_cells=batch), one_pass)
+    # a hand-computed cell: neighbours 0 and 2 with weights 0.25 / 0.75
+    v = np.array([[1.0, 0.0], [5.0, 5.0], [3.0, 4.0]])
+    got = neighbour_average(v, np.array([[0, 2]]), np.array([[0.25, 0.75]]))
+    np.testing.assert_allclose(got, [[2.5, 3.0]])
