@@ -46,6 +46,16 @@ def standardize(x: np.ndarray) -> np.ndarray:
     return (x - x.mean(axis=0)) / sd
 
 
+def standardize_inplace(x: np.ndarray) -> np.ndarray:
+    """:func:`standardize` of a float64 array (or a row block of one) in place; the same
+    arithmetic, without the copies (2.4 GB each for a million cells x 301 genes)."""
+    sd = x.std(axis=0)
+    sd[sd == 0] = 1.0
+    x -= x.mean(axis=0)
+    x /= sd
+    return x
+
+
 def neighbour_average(values: np.ndarray, idx: np.ndarray, weights: np.ndarray | None = None,
                       batch_cells: int = 50_000) -> np.ndarray:
     """Average rows of ``values`` over each cell's neighbours, a batch of cells at a time.

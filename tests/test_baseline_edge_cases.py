@@ -56,3 +56,18 @@ def test_neighbour_average_in_batches_matches_one_pass():
     v = np.array([[1.0, 0.0], [5.0, 5.0], [3.0, 4.0]])
     got = neighbour_average(v, np.array([[0, 2]]), np.array([[0.25, 0.75]]))
     np.testing.assert_allclose(got, [[2.5, 3.0]])
+
+
+def test_standardize_inplace_matches_standardize_on_row_blocks():
+    """Harmony-kNN z-scores each data set's row block of one stacked matrix in place, to save
+    copies at a million cells; the values must be those of the copying ``standardize``."""
+    from methods._util import standardize, standardize_inplace
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(3.0, 2.0, size=(30, 6)), rng.normal(-1.0, 0.5, size=(50, 6))
+    a[:, 2] = 4.0  # a constant gene becomes 0, not NaN
+    joint = np.vstack([a, b])
+    standardize_inplace(joint[:30])
+    standardize_inplace(joint[30:])
+    np.testing.assert_array_equal(joint, np.vstack([standardize(a), standardize(b)]))
+    assert np.all(joint[:30, 2] == 0.0)
