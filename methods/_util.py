@@ -40,10 +40,7 @@ def dense(x) -> np.ndarray:
 
 def standardize(x: np.ndarray) -> np.ndarray:
     """Z-score each column; constant columns become zero instead of NaN."""
-    x = np.asarray(x, dtype=np.float64)
-    sd = x.std(axis=0)
-    sd[sd == 0] = 1.0
-    return (x - x.mean(axis=0)) / sd
+    return standardize_inplace(np.array(x, dtype=np.float64))
 
 
 def standardize_inplace(x: np.ndarray) -> np.ndarray:
@@ -79,8 +76,9 @@ def neighbour_average(values: np.ndarray, idx: np.ndarray, weights: np.ndarray |
     """
     values = np.asarray(values, dtype=np.float64)
     out = np.empty((idx.shape[0], values.shape[1]), dtype=np.float64)
-    for start in range(0, idx.shape[0], max(1, int(batch_cells))):
-        rows = slice(start, start + max(1, int(batch_cells)))
+    step = max(1, int(batch_cells))
+    for start in range(0, idx.shape[0], step):
+        rows = slice(start, start + step)
         nbr = values[idx[rows]]
         out[rows] = nbr.mean(axis=1) if weights is None else np.einsum("ck,ckg->cg", weights[rows], nbr)
     return out
