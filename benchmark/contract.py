@@ -94,11 +94,57 @@ def check_sparse_input(method_cls, prep: PreparedData, workdir: Path) -> None:
     assert np.isfinite(pred.expression.to_numpy(dtype=float)).all(), "NaN with sparse input"
 
 
+def permuted_pair(data: PairedData, seed: int = 12345) -> PairedData:
+    """``data`` with its spatial and its reference cells each in another (random) order."""
+    import dataclasses
+
+    rng = np.random.default_rng(seed)
+    spatial = data.spatial[rng.permutation(data.spatial.n_obs)].copy()
+    reference = data.reference[rng.permutation(data.reference.n_obs)].copy()
+    return dataclasses.replace(data, spatial=spatial, reference=reference)
+
+
+#: Per-gene Pearson correlation that a stochastic method's outputs for the same cells given in
+#: two file orders must reach (deterministic methods must agree within ``ORDER_ATOL``).
+ORDER_MIN_GENE_CORR = 0.99
+ORDER_ATOL = 1e-6
+
+
+def check_order_invariance(method_cls, prep: PreparedData, workdir: Path) -> None:
+    """Permuting the input cells (spatial and reference) permutes the output, and nothing else.
+
+    The harness hands a method its cells in a seeded order that depends on the cell names only
+    (:mod:`benchmark.order`), so the order of a data file carries no information. Deterministic
+    methods must give the same value for each cell within ``ORDER_ATOL``; stochastic ones a
+    per-gene correlation of at least ``ORDER_MIN_GENE_CORR`` between the two orders at the same seed.
+    """
+    a = _predict(method_cls, make_task(prep, workdir / "file_order")).expression
+    other = prepare(permuted_pair(prep.data), prep.shared, prep.preprocessing)
+    b = _predict(method_cls, make_task(other, workdir / "permuted")).expression
+    assert set(map(str, b.index)) == set(map(str, a.index)), "the permuted input predicted other cells"
+    b = b.loc[a.index, a.columns]
+    x, y = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
+    if method_cls.info.deterministic:
+        worst = float(np.max(np.abs(x - y))) if x.size else 0.0
+        assert worst <= ORDER_ATOL, (
+            f"permuting the input cells changed the prediction of the same cells by up to {worst:.3g} "
+            f"(allowed {ORDER_ATOL:g}): the output depends on the order of the input")
+        return
+    for j, gene in enumerate(a.columns):
+        if np.ptp(x[:, j]) == 0 and np.ptp(y[:, j]) == 0:
+            continue  # a gene predicted constant in both orders has no correlation to compare
+        r = float(np.corrcoef(x[:, j], y[:, j])[0, 1])
+        assert r >= ORDER_MIN_GENE_CORR, (
+            f"gene {gene}: correlation {r:.3f} between the predictions for two orders of the same cells "
+            f"(required {ORDER_MIN_GENE_CORR}): the output depends on the order of the input")
+
+
 CHECKS = {
     "output": check_output,
     "no_input_mutation": check_no_input_mutation,
     "deterministic": check_deterministic,
     "sparse_input": check_sparse_input,
+    "order_invariance": check_order_invariance,
 }
 
 

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 
 from .datasets.base import PairedData
 from .datasets.preprocessing import get_preprocessing
+from .order import seeded_order
 from .splits import GeneSplit
 from .task import COUNTS_LAYER, ImputationTask
 
@@ -94,6 +95,7 @@ class PreparedData:
         time_budget: float | None,
         quick: bool,
         device: str,
+        shuffle: bool = True,
     ) -> ImputationTask:
         """The task of one split. Only the training genes of the spatial data go in.
 
@@ -101,10 +103,18 @@ class PreparedData:
         the cell totals carry information about the hidden genes. The spatial ``obs`` columns
         are not passed either (they may be derived from all genes, e.g. totals); coordinates are.
         In the cell-split protocol only the split's cells are passed (normalised among themselves).
+
+        With ``shuffle`` (always, in the harness) the spatial and reference cells come in the
+        seeded order of :func:`benchmark.order.seeded_order`, so that the order of the data
+        files (often sorted by cell type) carries no information; the runner restores the file
+        order of the prediction.
         """
         normalize = get_preprocessing(self.preprocessing)
         train = list(split.train_genes)
-        spatial_all = self.data.spatial if split.cells is None else self.data.spatial[list(split.cells)]
+        cells = self.cells_of(split)
+        if shuffle:
+            cells = cells[seeded_order(cells, seed)]
+        spatial_all = self.data.spatial[cells] if shuffle or split.cells is not None else self.data.spatial
         counts = spatial_all[:, train].X
         counts = counts.copy() if sp.issparse(counts) else np.array(counts, dtype=np.float32)
         spatial = ad.AnnData(
@@ -117,9 +127,11 @@ class PreparedData:
         if key and key in spatial_all.obsm:
             spatial.obsm["spatial"] = np.array(spatial_all.obsm[key], dtype=np.float64)
         emb = self.data.gene_embeddings
+        reference = self.reference
+        reference = reference[seeded_order(reference.obs_names, seed)].copy() if shuffle else reference.copy()
         return ImputationTask(
             spatial=spatial,
-            reference=self.reference.copy(),
+            reference=reference,
             target_genes=list(split.target_genes),
             seed=seed,
             workdir=Path(workdir),

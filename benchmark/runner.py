@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import quality
 from .errors import JobTimeout
+from .order import ORDER_VERSION, restore_order
 from .prepare import PreparedData
 from .provenance import stable_hash
 from .splits import GeneSplit
@@ -55,6 +57,7 @@ class Job:
             "target": list(self.split.target_genes),
             "seed": self.seed,
             "quick": self.quick,
+            "cell_order": ORDER_VERSION,  # the method's input order changes its output
         }
         if self.split.cells is not None:  # cell-split protocol; absent otherwise, so older keys stay valid
             fields["cells"] = list(self.split.cells)
@@ -77,6 +80,8 @@ class JobOutcome:
     info: dict[str, Any] = field(default_factory=dict)
     key: str = ""
     gpu_peak_memory_mb: float | None = None  # torch.cuda.max_memory_allocated, when the job used CUDA
+    #: quality flags of a finished job (benchmark/quality.py): ``{"flag": name, "detail": text}``
+    flags: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -138,6 +143,8 @@ def _execute(job: Job, prep: PreparedData, workdir: Path, time_budget: float | N
     else:
         raw = method.fit_predict(task)
     pred = raw.check(task)
+    # the task's cells came in a seeded order (benchmark/order.py); store them in the data's order
+    pred.expression = restore_order(pred.expression, prep.cells_of(job.split))
     runtime = time.perf_counter() - t0
     np.save(workdir / PREDICTION_FILE, pred.expression.to_numpy(dtype=np.float64))
     shutil.rmtree(scratch, ignore_errors=True)
@@ -160,6 +167,7 @@ def _execute(job: Job, prep: PreparedData, workdir: Path, time_budget: float | N
         "gpu_peak_memory_mb": _gpu_peak_mb(),
         "method_version": type(method).package_version(),
     }
+    record["flags"] = quality.flags(pred.expression, pred.info, method.info)  # failures that look like results
     return record
 
 
@@ -214,7 +222,8 @@ def load_cached(jobdir: Path, job: Job, cell_index: pd.Index) -> JobOutcome | No
         pred = pd.DataFrame(values, index=cell_index, columns=rec["target_genes"])
         conf = None if rec.get("confidence") is None else pd.Series(rec["confidence"], index=rec["target_genes"])
         return JobOutcome(job, "ok", True, rec["runtime_s"], rec["peak_memory_mb"], None, pred, conf,
-                          rec.get("info", {}), jobdir.name, rec.get("gpu_peak_memory_mb"))
+                          rec.get("info", {}), jobdir.name, rec.get("gpu_peak_memory_mb"),
+                          quality.record_flags(rec, pred, job.method))  # older job.json: computed now
     fail = jobdir / FAILURE_FILE
     if fail.is_file():
         rec = json.loads(fail.read_text())
