@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .config import DATA_DIR_ENV, default_data_dir
 from .datasets.preprocessing import PREPROCESSING_SUMMARY as PREPROCESSING_CHOICES
+from .scoring import SCORING_SPACES as SCORING_SPACE_CHOICES
 from .errors import BenchmarkError
 from .splits import PROTOCOLS
 
@@ -79,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seeds (default: 0); with several, summary.csv gives mean and sd over seeds")
     g.add_argument("--quick", action="store_true", default=None,
                    help="let methods shorten training (each documents how)")
+    g.add_argument("--tune", action="store_true", default=None,
+                   help="also run each method that declares a search space tuned (rows METHOD+tuned): per split, "
+                   "the configuration with the best inner gene CV over the training genes only (docs/protocol.md)")
+    g.add_argument("--tune-budget", type=int, metavar="N",
+                   help="configurations tried per method and split, the same for every method (default: 4)")
+    g.add_argument("--tune-folds", type=int, metavar="K", help="inner gene folds of --tune (default: 3)")
 
     g = run.add_argument_group("protocol")
     g.add_argument("--protocol", choices=list(PROTOCOLS),
@@ -92,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--preprocessing", choices=list(PREPROCESSING_CHOICES),
                    help="normalisation given to all methods and used for scoring: "
                    + "; ".join(f"{k}: {v}" for k, v in PREPROCESSING_CHOICES.items()))
+    g.add_argument("--scoring-space", choices=list(SCORING_SPACE_CHOICES),
+                   help="the space predictions are scored in: "
+                   + "; ".join(f"{k}: {v}" for k, v in SCORING_SPACE_CHOICES.items())
+                   + " (docs/metrics.md)")
     g.add_argument("--hvg", type=int, metavar="N",
                    help="keep the N most highly variable shared genes, chosen on the reference before any split "
                    "(scanpy 'seurat' flavour; the paper used 2000 for its large panels; default: all genes)")

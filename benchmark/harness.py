@@ -25,6 +25,7 @@ from .provenance import git_commit, machine, package_versions
 from .results import summary_table, to_frame, write_results
 from .runner import Job, JobOutcome, method_fingerprint, warm_imports
 from .scoring import score_clusters, score_expression, score_reliability
+from .tuning import candidate_configs, tuned_name
 from .splits import PROTOCOLS, GeneSplit, cell_gene_splits, holdout_gene_splits, kfold_gene_splits
 
 
@@ -64,6 +65,9 @@ class RunConfig:
     retry_failed: bool = False
     device: str = "cpu"
     preprocessing: str = "spage"
+    #: where predictions are scored: "normalized" (the preprocessed scale) or "counts" (raw counts);
+    #: see benchmark.scoring.SCORING_SPACES and docs/metrics.md
+    scoring_space: str = "normalized"
     cluster: bool = True
     cluster_params: ClusterParams = field(default_factory=ClusterParams)
     user_data: list[UserData] = field(default_factory=list)
@@ -80,6 +84,11 @@ class RunConfig:
     #: Dask scheduler address to join; None starts a local cluster of ``dask_workers`` workers
     scheduler: str | None = None
     dask_workers: int | None = None
+    #: also run every method that declares a search space tuned (rows ``<method>+tuned``):
+    #: ``tune_budget`` configurations chosen by ``tune_folds``-fold inner gene CV (benchmark/tuning.py)
+    tune: bool = False
+    tune_budget: int = 4
+    tune_folds: int = 3
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -192,6 +201,9 @@ def load_and_validate(cfg: RunConfig, data: list[PairedData] = ()) -> list[tuple
     out = []
     if cfg.protocol not in PROTOCOLS:
         raise InputError(f"unknown protocol {cfg.protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    from .scoring import check_scoring_space
+
+    check_scoring_space(cfg.scoring_space)
     min_shared = cfg.n_folds if cfg.protocol == "kfold" else 2
     for data in loaded:
         if data.reference is None:
@@ -206,6 +218,22 @@ def load_and_validate(cfg: RunConfig, data: list[PairedData] = ()) -> list[tuple
             if len(genes) < min_shared:
                 raise InputError(f"--hvg {cfg.hvg} leaves {len(genes)} genes, fewer than the protocol needs ({min_shared})")
         out.append((data, genes))
+    return out
+
+
+def _tuned_methods(cfg: RunConfig, methods: list[str]) -> list[str]:
+    """The methods of the run that get a tuned row: with ``--tune``, those with a search space
+    left after the user's fixed parameters (never an oracle)."""
+    if not cfg.tune:
+        return []
+    if cfg.tune_budget < 1 or cfg.tune_folds < 2:
+        raise InputError(f"--tune-budget must be at least 1 and --tune-folds at least 2, got "
+                         f"{cfg.tune_budget} and {cfg.tune_folds}")
+    out = []
+    for m in methods:
+        cls = get_method_class(m)
+        if not cls.info.oracle and candidate_configs(cls, cfg.method_params.get(m, {}), cfg.tune_budget, 0):
+            out.append(m)
     return out
 
 
@@ -226,6 +254,7 @@ def run_benchmark(cfg: RunConfig, data: list[PairedData] = (), *, progress: bool
     started = datetime.now(timezone.utc)
     git_commit()  # cached: the run records the commit it started on, not the one it ended on
     methods = resolve_methods(cfg)
+    tuned = _tuned_methods(cfg, methods)
     pairs = load_and_validate(cfg, data)
     preps = [prepare(data, genes, cfg.preprocessing) for data, genes in pairs]
 
@@ -241,6 +270,11 @@ def run_benchmark(cfg: RunConfig, data: list[PairedData] = (), *, progress: bool
                     job = Job(prep.name, m, dict(sorted(cfg.method_params.get(m, {}).items())), split, seed, cfg.quick)
                     key = job.key(prep.fingerprint, fingerprints[m])
                     plan.append((prep, job, cache_dir / prep.name / m / key))
+                for m in tuned:  # the same split, the same budget, the configuration chosen inside the job
+                    job = Job(prep.name, tuned_name(m), dict(sorted(cfg.method_params.get(m, {}).items())), split,
+                              seed, cfg.quick, tune={"budget": cfg.tune_budget, "inner_folds": cfg.tune_folds})
+                    key = job.key(prep.fingerprint, fingerprints[m])
+                    plan.append((prep, job, cache_dir / prep.name / job.method / key))
 
     outcomes = _run_plan(plan, cfg, progress)
     rows = _score(cfg, preps, outcomes)
@@ -307,58 +341,87 @@ def _should_retry(cached: JobOutcome, cfg: RunConfig) -> bool:
 
 
 def _score(cfg: RunConfig, preps: list[PreparedData], outcomes: list[JobOutcome]) -> list[dict[str, Any]]:
-    from .scoring import score_grid, spatial_coordinates
+    from .scoring import (outcomes_in_space, score_grid, space_skip_reason, space_skipped_row,
+                          spatial_coordinates, truth_in_space)
     from .stats import bootstrap_ci_rows, write_paired_tests
 
+    space = cfg.scoring_space
+    by_prep = {p.name: p for p in preps}
+    skip = {(o.job.dataset, o.job.method): space_skip_reason(space, cfg.preprocessing, get_method_class(o.job.method))
+            for o in outcomes}
+    # predictions in the scoring space, per job: each job's task had its own size factors (its training
+    # genes, its cells), so this comes before the cell folds are joined; clusters use them as returned
+    scored = outcomes_in_space(by_prep, outcomes, space, skip)
     if cfg.protocol == "cellsplit":  # score each repeat's assembled cells x hidden-genes matrix
         outcomes = _merge_cell_folds(outcomes, {p.name: p.truth.index for p in preps})
+        scored = _merge_cell_folds(scored, {p.name: p.truth.index for p in preps})
     commit = git_commit()
-    by_prep = {p.name: p for p in preps}
+    truths = {p.name: truth_in_space(p, space) for p in preps}
     coords = {p.name: spatial_coordinates(p.data, p.truth.index) for p in preps}  # (array or None, reason)
     groups: dict[tuple[str, str, int], list[JobOutcome]] = {}
-    for o in outcomes:
-        groups.setdefault((o.job.dataset, o.job.method, o.job.seed), []).append(o)
+    returned: dict[tuple[str, str, int], list[JobOutcome]] = {}
+    for o, o_space in zip(outcomes, scored):
+        groups.setdefault((o.job.dataset, o.job.method, o.job.seed), []).append(o_space)
+        returned.setdefault((o.job.dataset, o.job.method, o.job.seed), []).append(o)
     rows: list[dict[str, Any]] = []
     for (dname, mname, seed), outs in groups.items():
         prep = by_prep[dname]
+        truth = truths[dname]
         cls = get_method_class(mname)
         base = {
             "dataset": dname, "method": mname, "params": json.dumps(outs[0].job.params, sort_keys=True),
-            "seed": seed, "protocol": cfg.protocol, "preprocessing": cfg.preprocessing, "quick": cfg.quick,
+            "seed": seed, "protocol": cfg.protocol, "preprocessing": cfg.preprocessing,
+            "scoring_space": space, "quick": cfg.quick,
             "method_version": cls.package_version() or "", "git_commit": commit, "suite_version": __version__,
         }
+        if outs[0].job.tune is not None:  # tuned: the values chosen in each split are its parameters
+            base["params"] = _tuned_params(outs)
+        unscored = skip[(dname, mname)]
+        if unscored:  # one row says why, instead of scores on a scale the output does not have
+            rows.append({**base, "fold": "all", **space_skipped_row(space, unscored)})
         for o in outs:
             if not o.ok:
                 continue
             genes = list(o.job.split.target_genes)
             per_item = cfg.protocol in ("holdout", "cellsplit")
-            for r in score_expression(prep.truth[genes], o.prediction[genes], per_item=per_item):
+            for r in [] if unscored else score_expression(truth[genes], o.prediction[genes], per_item=per_item):
                 rows.append({**base, "fold": o.job.split.label, **r})
             xy, why = coords[dname]
-            for r in score_grid(prep.truth[genes], o.prediction[genes], xy, per_item=per_item, reason=why):
+            for r in [] if unscored else score_grid(truth[genes], o.prediction[genes], xy, per_item=per_item,
+                                                    reason=why):
                 rows.append({**base, "fold": o.job.split.label, **r})
             for metric, value in (("runtime_s", o.runtime_s), ("peak_memory_mb", o.peak_memory_mb)):
                 rows.append({**base, "fold": o.job.split.label, "metric": metric, "scope": "run", "item": "",
                              "stat": "value", "value": value})
         if cfg.protocol == "kfold" and all(o.ok for o in outs):
             assembled = pd.concat([o.prediction for o in outs], axis=1)[prep.shared]
-            for r in score_expression(prep.truth, assembled, per_item=True):
+            for r in [] if unscored else score_expression(truth, assembled, per_item=True):
                 rows.append({**base, "fold": "all", **r})
             xy, why = coords[dname]
-            for r in score_grid(prep.truth, assembled, xy, per_item=True, reason=why):
+            for r in [] if unscored else score_grid(truth, assembled, xy, per_item=True, reason=why):
                 rows.append({**base, "fold": "all", **r})
-            if all(o.confidence is not None for o in outs):
+            if all(o.confidence is not None for o in outs) and not unscored:
                 confidence = pd.concat([o.confidence for o in outs])
-                for r in score_reliability(prep.truth, assembled, confidence):
+                for r in score_reliability(truth, assembled, confidence):
                     rows.append({**base, "fold": "all", **r})
             labels = prep.labels()
             if cfg.cluster and labels is not None:
-                for r in score_clusters(assembled, labels, cfg.cluster_params, seed):
+                # clusters of the prediction as the method returned it, whatever the scoring space
+                as_returned = pd.concat([o.prediction for o in returned[(dname, mname, seed)]], axis=1)[prep.shared]
+                for r in score_clusters(as_returned, labels, cfg.cluster_params, seed):
                     rows.append({**base, "fold": "all", **r})
     # confidence intervals of every aggregate with per-item values, and method-vs-method tests over genes
     rows.extend(bootstrap_ci_rows(rows))
     write_paired_tests(to_frame(rows), cfg.out)
     return rows
+
+
+def _tuned_params(outs: list[JobOutcome]) -> str:
+    """The ``params`` of a tuned method's rows: the user's fixed values, the tuning settings and,
+    per split, the configuration its inner gene CV chose (from each job's ``info``)."""
+    job = outs[0].job
+    chosen = {o.job.split.label: (o.info.get("tuning") or {}).get("chosen") for o in outs if o.ok}
+    return json.dumps({"fixed": job.params, "tune": job.tune, "chosen": chosen}, sort_keys=True, default=str)
 
 
 PREDICTIONS_DIR = "predictions"
@@ -441,16 +504,19 @@ def _write_predictions(out: Path, preps: list[PreparedData], outcomes: list[JobO
 
 
 def _jobs_frame(outcomes: list[JobOutcome]) -> pd.DataFrame:
+    from . import quality
+
     return pd.DataFrame(
         [
             {"dataset": o.job.dataset, "method": o.job.method, "split": o.job.split.label, "seed": o.job.seed,
              "status": o.status, "from_cache": o.from_cache, "runtime_s": o.runtime_s,
              "peak_memory_mb": o.peak_memory_mb, "n_train_genes": len(o.job.split.train_genes),
-             "n_target_genes": len(o.job.split.target_genes), "cache_key": o.key, "error": o.error or ""}
+             "n_target_genes": len(o.job.split.target_genes), "cache_key": o.key, "error": o.error or "",
+             **quality.to_csv_fields(o.flags)}  # a finished job that may still be a failure (docs/protocol.md)
             for o in outcomes
         ],
         columns=["dataset", "method", "split", "seed", "status", "from_cache", "runtime_s", "peak_memory_mb",
-                 "n_train_genes", "n_target_genes", "cache_key", "error"],
+                 "n_train_genes", "n_target_genes", "cache_key", "error", "flags", "flag_details"],
     )
 
 

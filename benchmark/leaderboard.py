@@ -29,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import quality
 from .config import repo_root
 from .errors import InputError
 from .provenance import stable_hash
@@ -49,11 +50,11 @@ METRIC_COLUMNS = [
 #: Every column of a reference table, in order.
 ROW_COLUMNS = [
     "method", "kind", "variant_of", "package", "method_version", "params", "quick", "protocol", "n_seeds",
-    "n_jobs", "failed_jobs", "status", "error", "run", *METRIC_COLUMNS,
+    "n_jobs", "failed_jobs", "status", "error", "flags", "run", *METRIC_COLUMNS,
 ]
 _INT_COLUMNS = ["n_seeds", "n_jobs", "failed_jobs"]
 _STR_COLUMNS = ["method", "kind", "variant_of", "package", "method_version", "params", "protocol", "status", "error",
-                "run"]
+                "flags", "run"]
 
 #: Columns of the Markdown table: (column, header, format).
 SHOWN = [
@@ -180,6 +181,8 @@ def _cli_command(run: dict[str, Any]) -> str:
         parts += ["--seeds", *map(str, seeds)]
     if cfg.get("quick"):
         parts.append("--quick")
+    if cfg.get("tune"):
+        parts += ["--tune", "--tune-budget", str(cfg.get("tune_budget", 4)), "--tune-folds", str(cfg.get("tune_folds", 3))]
     if cfg.get("protocol", "kfold") != "kfold":
         parts += ["--protocol", cfg["protocol"], "--holdout-fraction", str(cfg.get("holdout_fraction")),
                   "--repeats", str(cfg.get("repeats"))]
@@ -187,6 +190,8 @@ def _cli_command(run: dict[str, Any]) -> str:
         parts += ["--folds", str(cfg["n_folds"])]
     if cfg.get("preprocessing", "spage") != "spage":
         parts += ["--preprocessing", cfg["preprocessing"]]
+    if cfg.get("scoring_space", "normalized") != "normalized":
+        parts += ["--scoring-space", cfg["scoring_space"]]
     if cfg.get("cluster") is False:
         parts.append("--no-cluster")
     return shlex.join(parts)
@@ -216,7 +221,8 @@ def _provenance(run: dict[str, Any]) -> dict[str, Any]:
         "packages": dict(sorted((run.get("packages") or {}).items())),
         "machine": {"platform": mach.get("platform", ""), "cpus": mach.get("cpus")},
         "protocol": {k: cfg.get(k) for k in ("protocol", "n_folds", "holdout_fraction", "repeats", "seeds", "quick",
-                                             "preprocessing", "cluster", "cluster_params", "time_budget", "device")},
+                                             "preprocessing", "scoring_space", "cluster", "cluster_params",
+                                             "time_budget", "device")},
         "n_jobs": run.get("n_jobs"),
     }
 
@@ -224,8 +230,9 @@ def _provenance(run: dict[str, Any]) -> dict[str, Any]:
 def _method_facts(name: str) -> dict[str, Any]:
     """Kind and wrapped package of a method, from the registry (if it is still registered)."""
     from .methods import all_methods
+    from .tuning import base_name
 
-    cls = all_methods().get(name)
+    cls = all_methods().get(base_name(name))  # a tuned row (knn+tuned) is ranked like its method
     if cls is None:
         return {"kind": "method", "variant_of": "", "package": ""}
     info = cls.info
@@ -287,6 +294,10 @@ def collect_run(run_dir: Path) -> Leaderboard:
             status = "no score"
         else:
             status = "ok"
+        # finished jobs that may still be failures (benchmark/quality.py), e.g. "not_converged in 3/5 jobs";
+        # a jobs.csv written before flags existed has no such column: nothing is flagged
+        flags = quality.summarise([quality.parse_csv_flags(v) for v in mj["flags"]], n_jobs) \
+            if n_jobs and "flags" in mj.columns else ""
         error = ""
         if len(failed):
             first = failed.iloc[0]
@@ -300,7 +311,8 @@ def collect_run(run_dir: Path) -> Leaderboard:
             "quick": bool((run.get("config") or {}).get("quick", False)),
             "protocol": (run.get("config") or {}).get("protocol", ""),
             "n_seeds": int(len((run.get("config") or {}).get("seeds") or [0])),
-            "n_jobs": n_jobs, "failed_jobs": int(len(failed)), "status": status, "error": error, "run": rid,
+            "n_jobs": n_jobs, "failed_jobs": int(len(failed)), "status": status, "error": error, "flags": flags,
+            "run": rid,
             "gene_pcc_sd": spread.get((dataset, method), math.nan),
         }
         for c in METRIC_COLUMNS:
@@ -397,14 +409,20 @@ def _cell(text: str) -> str:
 
 
 def _status(row: pd.Series) -> str:
+    """The status shown for a row: ``ok``, or what failed; a row whose finished jobs carry quality
+    flags (benchmark/quality.py) says so, e.g. ``ok (flagged: not_converged in 3/5 jobs)``, since
+    its scores come from output the method itself reported as suspect."""
+    flags = row.get("flags", "") or ""
     if row["status"] == "ok":
-        return "ok"
+        return f"ok (flagged: {flags})" if flags else "ok"
     if row["status"] == "no score":
-        return "no score (primary metric undefined)"
-    err = row["error"]
-    if len(err) > 90:
-        err = err[:87] + "..."
-    return f"{row['status']} ({row['failed_jobs']}/{row['n_jobs']} jobs): {err}"
+        text = "no score (primary metric undefined)"
+    else:
+        err = row["error"]
+        if len(err) > 90:
+            err = err[:87] + "..."
+        text = f"{row['status']} ({row['failed_jobs']}/{row['n_jobs']} jobs): {err}"
+    return f"{text}; flagged: {flags}" if flags else text
 
 
 def _method_cell(row: pd.Series) -> str:
@@ -615,7 +633,11 @@ def render_json(lb: Leaderboard, *, registry: bool = False) -> str:
             rows.append({
                 "method": r["method"], "kind": r["kind"], "variant_of": r["variant_of"] or None,
                 "rank": None if r["kind"] == "variant" or pd.isna(r.get("rank")) else int(r["rank"]),
-                "status": r["status"], "error": r["error"] or None,
+                # a flagged ok row's status reads as on the page ("ok (flagged: ...)"); the key "flags" is
+                # only written for flagged rows, so boards without flags render as before
+                "status": _status(r) if r["flags"] and r["status"] == "ok" else r["status"],
+                "error": r["error"] or None,
+                **({"flags": r["flags"]} if r["flags"] else {}),
                 "n_jobs": int(r["n_jobs"]), "failed_jobs": int(r["failed_jobs"]),
                 "metrics": {c: _num(r[c]) for c in METRIC_COLUMNS},
                 "provenance": {

@@ -17,7 +17,7 @@ import pandas as pd
 
 COLUMNS = [
     "dataset", "method", "params", "fold", "seed", "metric", "scope", "item", "stat", "value",
-    "protocol", "preprocessing", "quick", "method_version", "git_commit", "suite_version",
+    "protocol", "preprocessing", "scoring_space", "quick", "method_version", "git_commit", "suite_version",
 ]
 
 SUMMARY_METRICS = [

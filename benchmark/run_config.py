@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from .datasets.preprocessing import PREPROCESSING
 from .errors import InputError
+from .scoring import SCORING_SPACES
 from .splits import PROTOCOLS
 
 Validator = Callable[[str, Any], Any]
@@ -141,11 +142,15 @@ FIELDS: dict[str, Validator] = {
     "params": _params,
     "seeds": _list_of(_int(), min_len=1),
     "quick": _bool,
+    "tune": _bool,
+    "tune_budget": _int(1),
+    "tune_folds": _int(2),
     "protocol": _choice(*PROTOCOLS),
     "folds": _int(2),
     "holdout_fraction": _float(0.0, 1.0, open_=True),
     "repeats": _int(1),
     "preprocessing": _choice(*PREPROCESSING),
+    "scoring_space": _choice(*SCORING_SPACES),
     "hvg": _optional(_int(2)),
     "cluster": _bool,
     "cluster_resolution": _float(0.0),
@@ -222,9 +227,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 def cli_values(args) -> dict[str, Any]:
     """The run options given explicitly on the command line (the parser's defaults are ``None``)."""
     out: dict[str, Any] = {}
-    simple = ["datasets", "methods", "exclude_methods", "seeds", "quick", "protocol", "folds", "holdout_fraction",
-              "repeats", "preprocessing", "hvg", "cluster_resolution", "cluster_neighbors", "cluster_pcs",
-              "harmonize_gene_case", "self_pair_seed", "self_pair_fraction", "verify_data", "out", "cache_dir",
+    simple = ["datasets", "methods", "exclude_methods", "seeds", "quick", "tune", "tune_budget", "tune_folds", "protocol", "folds", "holdout_fraction",
+              "repeats", "preprocessing", "scoring_space", "hvg", "cluster_resolution", "cluster_neighbors",
+              "cluster_pcs", "harmonize_gene_case", "self_pair_seed", "self_pair_fraction", "verify_data", "out", "cache_dir",
               "data_dir", "time_budget", "retry_failed", "device", "executor", "scheduler", "workers"]
     for key in simple:
         v = getattr(args, key, None)
@@ -278,9 +283,11 @@ def to_run_config(values: dict[str, Any]):
 
     cfg = RunConfig()
     direct = {"datasets": "datasets", "methods": "methods", "exclude_methods": "exclude_methods",
-              "params": "method_params", "seeds": "seeds", "quick": "quick", "protocol": "protocol",
+              "params": "method_params", "seeds": "seeds", "quick": "quick", "tune": "tune",
+              "tune_budget": "tune_budget", "tune_folds": "tune_folds", "protocol": "protocol",
               "folds": "n_folds", "holdout_fraction": "holdout_fraction",
-              "repeats": "repeats", "preprocessing": "preprocessing", "hvg": "hvg", "cluster": "cluster",
+              "repeats": "repeats", "preprocessing": "preprocessing", "scoring_space": "scoring_space",
+              "hvg": "hvg", "cluster": "cluster",
               "harmonize_gene_case": "harmonize_gene_case", "self_pair_seed": "self_pair_seed",
               "self_pair_fraction": "self_pair_fraction", "verify_data": "verify_data", "out": "out",
               "cache_dir": "cache_dir", "data_dir": "data_dir", "time_budget": "time_budget",

@@ -46,6 +46,8 @@ class Job:
     split: GeneSplit
     seed: int
     quick: bool = False
+    #: tuning settings of a tuned job (``{"budget": N, "inner_folds": K}``, benchmark/tuning.py), else None
+    tune: dict[str, int] | None = None
 
     def key(self, fingerprint: str, method_fingerprint: str) -> str:
         fields = {
@@ -59,6 +61,8 @@ class Job:
             "quick": self.quick,
             "cell_order": ORDER_VERSION,  # the method's input order changes its output
         }
+        if self.tune is not None:  # absent for default jobs, so their keys do not change
+            fields["tune"] = self.tune
         if self.split.cells is not None:  # cell-split protocol; absent otherwise, so older keys stay valid
             fields["cells"] = list(self.split.cells)
         return stable_hash(fields, length=20)
@@ -138,7 +142,11 @@ def _execute(job: Job, prep: PreparedData, workdir: Path, time_budget: float | N
     scratch.mkdir(parents=True, exist_ok=True)
     task = prep.make_task(job.split, seed=job.seed, workdir=scratch, time_budget=time_budget, quick=job.quick,
                           device=device)
-    if method.info.oracle:
+    if job.tune is not None:
+        from .tuning import tune_and_predict
+
+        raw = tune_and_predict(type(method), job.params, task, **job.tune)
+    elif method.info.oracle:
         raw = method.fit_predict_oracle(task, prep.truth.loc[task.spatial.obs_names, list(job.split.target_genes)])
     else:
         raw = method.fit_predict(task)
@@ -249,9 +257,8 @@ def warm_imports(method_names: list[str] = (), device: str = "cpu") -> None:
         return
     from . import methods
 
-    registry = methods.all_methods()
     for name in method_names:
-        for mod in registry[name].info.preload:
+        for mod in methods.get_method_class(name).info.preload:
             try:
                 importlib.import_module(mod)
             except ImportError:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from .metrics import (
     CLUSTER_METRICS,
@@ -19,6 +23,144 @@ from .metrics import (
     ssim_grid,
     top_fraction,
 )
+
+if TYPE_CHECKING:  # imported for type hints only: prepare and runner import heavier modules
+    from .prepare import PreparedData
+    from .runner import JobOutcome
+    from .splits import GeneSplit
+
+#: The spaces a run can score in (``--scoring-space``), with a one-line description each.
+SCORING_SPACES: dict[str, str] = {
+    "normalized": "the spatial counts normalised over all shared genes with the run's preprocessing, "
+                  "predictions as returned (default)",
+    "counts": "raw spatial counts; predictions taken back to counts by the inverse of the preprocessing "
+              "with each cell's training-gene size factor (SpatialBenchmarking's space)",
+}
+DEFAULT_SCORING_SPACE = "normalized"
+
+
+def check_scoring_space(name: str) -> str:
+    """Return ``name`` if it is a scoring space.
+
+    Raises
+    ------
+    benchmark.errors.UnknownNameError
+        For any other name, listing the valid ones.
+    """
+    from .errors import UnknownNameError
+
+    if name not in SCORING_SPACES:
+        raise UnknownNameError("scoring space", name, list(SCORING_SPACES))
+    return name
+
+
+def truth_in_space(prep: "PreparedData", space: str) -> pd.DataFrame:
+    """The scoring truth of ``prep`` in ``space``: spatial cells x shared genes, float64.
+
+    ``normalized`` is ``prep.truth`` (normalised over all shared genes); ``counts`` the raw
+    spatial counts of the shared genes, in the same cell and gene order.
+    """
+    check_scoring_space(space)
+    if space == "normalized":
+        return prep.truth
+    x = prep.data.spatial[prep.truth.index, prep.shared].X
+    x = x.toarray() if sp.issparse(x) else np.asarray(x)
+    return pd.DataFrame(x.astype(np.float64), index=prep.truth.index, columns=prep.shared)
+
+
+def space_skip_reason(space: str, preprocessing: str, method_cls) -> str:
+    """Why a method's predictions cannot be scored in ``space`` ("" if they can).
+
+    In ``normalized`` every prediction is scored as returned. In ``counts`` a prediction must be
+    on the task's preprocessed scale (the method contract) and the scheme must have an inverse
+    to counts (:data:`benchmark.datasets.preprocessing.COUNTS_INVERSES`). The ``truth`` oracle
+    returns the normalised truth, whose size factors come from all shared genes rather than the
+    task's training genes, so the inverse does not take it back to counts.
+    """
+    from .datasets.preprocessing import no_counts_inverse_reason
+
+    check_scoring_space(space)
+    if space == "normalized":
+        return ""
+    why = no_counts_inverse_reason(preprocessing)
+    if why:
+        return why
+    if method_cls.info.oracle:
+        return (f"{method_cls.info.name} returns the truth normalised over all shared genes, not values on the "
+                "task's scale (normalised over the training genes), so the inverse to counts does not apply")
+    return ""
+
+
+def space_skipped_row(space: str, reason: str) -> dict[str, Any]:
+    """The row that stands for every expression score of a job group not computed in ``space``."""
+    return {"metric": "scoring_space", "scope": "run", "item": f"not scored in {space} space: {reason}",
+            "stat": "skipped", "value": np.nan}
+
+
+def training_counts(prep: "PreparedData", split: "GeneSplit", seed: int) -> tuple[Any, pd.Index]:
+    """The training-gene counts of a split's task, as the method received them, and their cells.
+
+    Built with :meth:`PreparedData.make_task` itself, so the cells come in the task's order: a
+    scheme whose divisors depend on the order of the cells (scran's ring of pools breaks ties of
+    library size by position) gets exactly the divisors the task's ``X`` was normalised with.
+    """
+    task = prep.make_task(split, seed=seed, workdir=Path(tempfile.gettempdir()), time_budget=None,
+                          quick=False, device="cpu")
+    from .task import COUNTS_LAYER
+
+    return task.spatial.layers[COUNTS_LAYER], pd.Index(task.spatial.obs_names)
+
+
+def prediction_to_counts(prep: "PreparedData", split: "GeneSplit", seed: int, prediction: pd.DataFrame,
+                         basis: tuple[Any, pd.Index] | None = None) -> pd.DataFrame:
+    """A prediction on the task's preprocessed scale taken back to counts.
+
+    Each cell's divisor is computed from the task's training-gene counts alone (as its ``X`` was
+    normalised), so no held-out gene enters: ``counts = f^-1(prediction) * d_i``
+    (:class:`benchmark.datasets.preprocessing.CountsInverse`). ``basis`` is the result of
+    :func:`training_counts` for this split and seed, if already computed.
+
+    Raises
+    ------
+    ValueError
+        If the run's scheme has no inverse to counts.
+    """
+    from .datasets.preprocessing import get_counts_inverse, no_counts_inverse_reason
+
+    inverse = get_counts_inverse(prep.preprocessing)
+    if inverse is None:
+        raise ValueError(no_counts_inverse_reason(prep.preprocessing))
+    counts, cells = basis if basis is not None else training_counts(prep, split, seed)
+    aligned = prediction.loc[cells]
+    values = inverse.to_counts(aligned.to_numpy(dtype=np.float64), counts)
+    return pd.DataFrame(values, index=cells, columns=aligned.columns).loc[prediction.index]
+
+
+def outcomes_in_space(prep_of: dict[str, "PreparedData"], outcomes: list["JobOutcome"], space: str,
+                      skip: dict[tuple[str, str], str]) -> list["JobOutcome"]:
+    """The job outcomes with their predictions in ``space`` (the same objects for ``normalized``).
+
+    An outcome that failed, or whose (dataset, method) has a reason in ``skip``, is returned as it
+    is (it will not be scored in ``space``). Each split's training counts are built once and shared
+    by the methods.
+    """
+    check_scoring_space(space)
+    if space == "normalized":
+        return list(outcomes)
+    bases: dict[tuple, tuple[Any, pd.Index]] = {}
+    out = []
+    for o in outcomes:
+        if not o.ok or skip.get((o.job.dataset, o.job.method)):
+            out.append(o)
+            continue
+        prep = prep_of[o.job.dataset]
+        split = o.job.split
+        key = (o.job.dataset, o.job.seed, split.label, tuple(split.train_genes),
+               None if split.cells is None else tuple(split.cells))
+        if key not in bases:
+            bases[key] = training_counts(prep, split, o.job.seed)
+        out.append(replace(o, prediction=prediction_to_counts(prep, split, o.job.seed, o.prediction, bases[key])))
+    return out
 
 
 def _aggregate_rows(metric: str, scope: str, values: np.ndarray) -> list[dict[str, Any]]:

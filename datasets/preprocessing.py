@@ -16,10 +16,17 @@ Cells with no counts stay zero in every scheme.
 * ``scran``: pooled size factors after scran's ``computeSumFactors`` (Lun, Bach & Marioni 2016),
   reimplemented here (no R), then ``log1p(counts / size factor)``. See :func:`scran_size_factors`
   for exactly what is and is not the same as scran.
+
+Each scheme is ``X = f(counts / d)`` with one divisor ``d_i`` per cell (0 for a cell it leaves at
+zero) and ``f`` either ``log1p`` or the identity. Given the counts a matrix was normalised from,
+that form has an exact inverse, ``counts = f^-1(X) * d``: :data:`COUNTS_INVERSES` holds it per
+scheme (beside each scheme below), for scoring predictions in raw-count space. A scheme without a
+well-defined inverse is listed in :data:`NO_COUNTS_INVERSE` with the reason.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -89,6 +96,21 @@ def normalize_tangram(counts, *, target_sum: float | None = None):
     """
     x, totals = _as_float(counts)
     return _scale_rows(x, _total_scale(totals, target_sum), log=False)
+
+
+def total_divisors(counts) -> np.ndarray:
+    """Per-cell divisor of ``spage`` and ``tangram``: ``d_i = t_i / m``.
+
+    ``t_i`` is the cell's total over the genes of ``counts`` and ``m`` the median of the non-zero
+    totals, the values :func:`normalize_spage` and :func:`normalize_tangram` scale by (they
+    multiply by ``m / t_i``). Cells with ``t_i = 0`` get 0. The median does not depend on the
+    order of the cells.
+    """
+    _, totals = _as_float(counts)
+    scale = _total_scale(totals, None)
+    d = np.zeros_like(scale)
+    d[scale > 0] = 1.0 / scale[scale > 0]
+    return d
 
 
 def scran_size_factors(counts, sizes: tuple[int, ...] = SCRAN_POOL_SIZES) -> np.ndarray:
@@ -193,6 +215,95 @@ def normalize_scran(counts):
 
 
 PREPROCESSING: dict[str, Callable] = {"spage": normalize_spage, "tangram": normalize_tangram, "scran": normalize_scran}
+
+
+@dataclass(frozen=True)
+class CountsInverse:
+    """The inverse of one scheme, ``counts = f^-1(X) * d``, given the counts ``X`` came from.
+
+    Attributes
+    ----------
+    divisors
+        Maps a cells x genes count matrix to the scheme's per-cell divisor ``d_i`` (0 for a cell the
+        scheme leaves at zero), exactly as the forward function computes it from that matrix.
+    log
+        Whether the scheme applies ``log1p`` after dividing (``f = log1p``), else ``f`` is the identity.
+    """
+
+    divisors: Callable[[object], np.ndarray]
+    log: bool
+
+    def to_counts(self, values, basis) -> np.ndarray:
+        """Take ``values`` (cells x any genes, on the scheme's scale) back to counts.
+
+        Parameters
+        ----------
+        values
+            Values on the scheme's scale, e.g. a method's prediction of genes that are not in ``basis``.
+        basis
+            The counts whose normalisation defined the scale (same cells, same order): the divisors
+            come from them. For a task, its training-gene counts.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``f^-1(values) * d_i`` as float64; 0 for a cell with ``d_i = 0`` (the scheme gives such
+            a cell no size, so no counts).
+        """
+        x = np.asarray(values.toarray() if sp.issparse(values) else values, dtype=np.float64)
+        d = self._checked_divisors(x, basis)
+        return (np.expm1(x) if self.log else x) * d[:, None]
+
+    def from_counts(self, counts, basis) -> np.ndarray:
+        """Put ``counts`` (cells x any genes) on the scheme's scale with the divisors of ``basis``.
+
+        The right inverse of :meth:`to_counts`: ``to_counts(from_counts(c, b), b) == c`` for every
+        cell with ``d_i > 0``; cells with ``d_i = 0`` get 0, as the scheme gives them.
+        """
+        c = np.asarray(counts.toarray() if sp.issparse(counts) else counts, dtype=np.float64)
+        d = self._checked_divisors(c, basis)
+        scale = np.zeros_like(d)
+        scale[d > 0] = 1.0 / d[d > 0]
+        x = c * scale[:, None]
+        return np.log1p(x) if self.log else x
+
+    def _checked_divisors(self, x: np.ndarray, basis) -> np.ndarray:
+        if x.ndim != 2 or x.shape[0] != basis.shape[0]:
+            raise ValueError(f"values have shape {x.shape} but the counts they are normalised against have "
+                             f"{basis.shape[0]} cells; the two must hold the same cells in the same order")
+        return np.asarray(self.divisors(basis), dtype=np.float64)
+
+
+#: The counts inverse of each scheme (see the module docstring). Every scheme of
+#: :data:`PREPROCESSING` is either here or in :data:`NO_COUNTS_INVERSE`.
+COUNTS_INVERSES: dict[str, CountsInverse] = {
+    "spage": CountsInverse(total_divisors, log=True),
+    "tangram": CountsInverse(total_divisors, log=False),
+    "scran": CountsInverse(scran_size_factors, log=True),
+}
+
+#: Schemes whose values cannot be taken back to counts, with the reason (none of the built-in ones).
+NO_COUNTS_INVERSE: dict[str, str] = {}
+
+
+def get_counts_inverse(name: str) -> CountsInverse | None:
+    """The :class:`CountsInverse` of scheme ``name``, or ``None`` if it has none (reason:
+    :func:`no_counts_inverse_reason`).
+
+    Raises
+    ------
+    benchmark.errors.UnknownNameError
+        For a name that is not a scheme.
+    """
+    get_preprocessing(name)
+    return COUNTS_INVERSES.get(name)
+
+
+def no_counts_inverse_reason(name: str) -> str:
+    """Why scheme ``name`` has no counts inverse ("" if it has one)."""
+    if get_counts_inverse(name) is not None:
+        return ""
+    return NO_COUNTS_INVERSE.get(name, f"the preprocessing scheme {name!r} declares no inverse to counts")
 
 #: One line per scheme, for help texts and docs.
 PREPROCESSING_SUMMARY = {

@@ -94,6 +94,10 @@ def broken_modules() -> dict[str, str]:
 
 
 def get_method_class(name: str) -> type[Method]:
+    """The class of a registered method, or of the method behind a tuned label (``knn+tuned``)."""
+    from benchmark.tuning import base_name
+
+    name = base_name(name)
     methods = all_methods()
     if name not in methods:
         raise UnknownNameError("method", name, list(methods))

@@ -73,6 +73,10 @@ class MethodInfo:
         What running the method with its authors' settings costs, where that keeps it out of a
         reference run on a CPU (e.g. hours per fold); the leaderboard shows it for a method
         that has no row there.
+    expected_flags
+        Quality flags (:mod:`benchmark.quality`) that this method raises by design and that
+        therefore say nothing about a failure, e.g. ``("constant_prediction",)`` for the
+        ``mean`` control, which predicts the same value in every cell. They are not recorded.
     """
 
     name: str
@@ -92,6 +96,7 @@ class MethodInfo:
     preload: tuple[str, ...] = ()
     known_unavailable: str = ""
     cost_note: str = ""
+    expected_flags: tuple[str, ...] = ()
 
 
 class Method:
@@ -102,6 +107,11 @@ class Method:
     """
 
     info: ClassVar[MethodInfo]
+
+    #: Values to try under ``run --tune`` for the parameters the method's authors say matter,
+    #: ``{parameter: (value, ...)}``, the default among them (benchmark/tuning.py). Empty: the
+    #: method has nothing to tune and gets no tuned row.
+    search_space: ClassVar[dict[str, tuple]] = {}
 
     @dataclass
     class Params:

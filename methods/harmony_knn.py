@@ -54,6 +54,9 @@ class HarmonyKnn(Method):
         install_hint="pip install -c constraints.txt harmonypy",
     )
 
+    # neighbours averaged and the dimensions of the integrated space
+    search_space = {"k": (10, 5, 20, 50), "n_pcs": (50, 20)}
+
     @dataclass
     class Params:
         k: int = 10

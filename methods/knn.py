@@ -30,6 +30,9 @@ class KnnControl(Method):
         control=True,
     )
 
+    # the number of neighbours is the control's one choice
+    search_space = {"k": (20, 5, 10, 50)}
+
     @dataclass
     class Params:
         k: int = 20

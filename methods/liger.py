@@ -97,6 +97,9 @@ class LigerKnn(Method):
         install_hint="pip install -c constraints.txt pyliger",
     )
 
+    # LIGER's documented choices: factors k and the regularisation lambda
+    search_space = {"k": (20, 10, 30), "value_lambda": (5.0, 1.0, 10.0)}
+
     @dataclass
     class Params:
         k: int = 20

@@ -26,6 +26,7 @@ class MeanControl(Method):
         name="mean",
         summary="No-information control: each gene's reference mean, identical for every spatial cell.",
         control=True,
+        expected_flags=("constant_prediction",),  # the same value in every cell, by design
     )
 
     @dataclass

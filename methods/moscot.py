@@ -30,6 +30,58 @@ def _jax_device(requested: str):
     return jax.default_device(jax.devices("cpu")[0])
 
 
+def solution_facts(solution, epsilon: float) -> dict:
+    """Convergence and regularisation facts of a solved moscot problem, for ``Prediction.info``.
+
+    Parameters
+    ----------
+    solution
+        moscot's solver output (``OTTOutput``, one per subproblem in ``problem.solutions``).
+    epsilon
+        The epsilon passed to ``solve``.
+
+    Returns
+    -------
+    dict
+        ``converged`` (moscot's ``solution.converged``; for Gromov-Wasserstein ott sets it when
+        the outer loop stopped before ``max_iterations`` *and* every inner Sinkhorn solve met its
+        threshold), ``epsilon`` (requested), ``epsilon_used`` (the epsilon of the final linearised
+        geometry, in the units of the scaled cost: with ``scale_cost="mean"`` the cost has mean 1,
+        so it equals the requested value unless ott rescaled it), ``gw_iterations`` and
+        ``gw_max_iterations`` (outer loop), ``sinkhorn_not_converged`` (inner solves that did not
+        meet their threshold), ``cost``; and ``convergence_detail`` when not converged. Facts the
+        installed ott does not expose are left out rather than guessed.
+    """
+    facts: dict = {"converged": bool(solution.converged), "epsilon": float(epsilon)}
+    out = getattr(solution, "_output", None)  # ott's GWOutput; moscot exposes only `converged` publicly
+    detail = []
+    try:
+        geom = getattr(out, "geom", None)
+        if geom is not None:
+            facts["epsilon_used"] = float(f"{float(geom.epsilon):.7g}")  # ott keeps float32: drop its noise
+        costs = getattr(out, "costs", None)
+        if costs is not None:
+            costs = np.asarray(costs)
+            n_iter = int((costs != -1).sum())  # ott fills unused iterations with -1
+            facts["gw_iterations"], facts["gw_max_iterations"] = n_iter, int(costs.size)
+            if n_iter >= costs.size:
+                detail.append(f"the Gromov-Wasserstein loop ran to its limit of {costs.size} iterations")
+        lin = getattr(out, "linear_convergence", None)
+        if lin is not None and costs is not None:
+            done = np.asarray(lin)[: facts["gw_iterations"]]
+            facts["sinkhorn_not_converged"] = int((~done.astype(bool)).sum())
+            if facts["sinkhorn_not_converged"]:
+                detail.append(f"{facts['sinkhorn_not_converged']} of {done.size} inner Sinkhorn solves did not "
+                              "meet their threshold")
+        cost = float(solution.cost)
+        facts["cost"] = cost if np.isfinite(cost) else str(cost)  # "-inf" after a failed solve; JSON-safe
+    except Exception as exc:  # noqa: BLE001 - informative facts only; `converged` above is the flag
+        facts["facts_error"] = f"{type(exc).__name__}: {exc}"
+    if not facts["converged"]:
+        facts["convergence_detail"] = "; ".join(detail) or "moscot reported converged=False"
+    return facts
+
+
 @register
 class MoscotMethod(Method):
     """moscot: map spatial cells to reference cells by entropic fused Gromov-Wasserstein optimal
@@ -126,15 +178,17 @@ class MoscotMethod(Method):
             (solution,) = mp.solutions.values()
             mass = np.asarray(solution.pull(np.ones((adata_sc.n_obs, 1), dtype=np.float32),
                                             scale_by_marginals=True), dtype=np.float64).ravel()
-            converged = bool(solution.converged)
+            facts = solution_facts(solution, float(self.params.epsilon))
         values = np.asarray(dense(imputed.X), dtype=np.float64)
         if not (np.isfinite(mass).all() and (mass > 0).all()):
-            raise ValueError("moscot: the transport plan gives no (or non-finite) mass to some spatial cells")
+            raise ValueError("moscot: the transport plan gives no (or non-finite) mass to some spatial cells "
+                             f"(converged={facts['converged']}, epsilon {facts.get('epsilon_used', 'unknown')})")
         values = values / mass[:, None]
         if not np.isfinite(values).all():
-            raise ValueError("moscot: the imputation contains NaN or infinite values (the solver diverged)")
+            raise ValueError("moscot: the imputation contains NaN or infinite values (the solver diverged; "
+                             f"converged={facts['converged']})")
         return Prediction(
             pd.DataFrame(values, index=task.spatial.obs_names, columns=targets),
-            info={"converged": converged, "n_pcs": n_pcs, "alpha": float(self.params.alpha),
-                  "epsilon": float(self.params.epsilon)},
+            info={**facts, "n_pcs": n_pcs, "alpha": float(self.params.alpha), "tau_a": float(self.params.tau_a),
+                  "tau_b": float(self.params.tau_b)},
         )

@@ -60,6 +60,9 @@ class ScanoramaKnn(Method):
         install_hint="pip install -c constraints.txt scanorama",
     )
 
+    # neighbours averaged after integration
+    search_space = {"k": (10, 5, 20, 50)}
+
     @dataclass
     class Params:
         dimred: int = 100

@@ -123,6 +123,9 @@ class SeuratTransfer(Method):
         install_hint=_INSTALL_HINT,
     )
 
+    # anchors and the neighbours weighted in TransferData
+    search_space = {"k_anchor": (5, 10), "k_weight": (50, 20, 100)}
+
     @dataclass
     class Params:
         max_dims: int = 30

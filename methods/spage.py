@@ -82,6 +82,9 @@ class SpaGEMethod(Method):
         install_hint="pip install -c constraints.txt tissue-sc",
     )
 
+    # SpaGE's one parameter: its authors tune the number of principal vectors per data set
+    search_space = {"n_pv": (None, 5, 10, 20)}
+
     @dataclass
     class Params:
         #: Principal vectors (= PCA factors per data set). ``None``: TISSUE's rule (20 below 40

@@ -46,17 +46,20 @@ class LeakProbe(Method):
     """Fails if anything it receives matches, up to any monotone transform, a held-out gene."""
 
     info = MethodInfo(name="leak-probe", summary="test probe", control=True)
-    held_out: dict[str, np.ndarray] = {}  # gene -> measured counts of every spatial cell
+    held_out: dict[str, pd.Series] = {}  # gene -> measured counts of every spatial cell, by cell name
     seen_tasks: list[str] = []
+    search_space = {"level": (0.0, 1.0)}  # so that --tune runs the probe through the tuned path too
 
     @dataclass
     class Params:
-        pass
+        level: float = 0.0
 
     def fit_predict(self, task: ImputationTask) -> Prediction:
-        assert_no_leak(task, {g: self.held_out[g] for g in task.target_genes})
+        # the task's cells come in a seeded order: compare each cell with its own measured value
+        cells = task.spatial.obs_names
+        assert_no_leak(task, {g: self.held_out[g].loc[cells].to_numpy() for g in task.target_genes})
         type(self).seen_tasks.append(",".join(task.target_genes))
-        return Prediction(pd.DataFrame(0.0, index=task.spatial.obs_names, columns=task.target_genes))
+        return Prediction(pd.DataFrame(self.params.level, index=task.spatial.obs_names, columns=task.target_genes))
 
 
 def assert_no_leak(task: ImputationTask, hidden: dict[str, np.ndarray]) -> None:
@@ -95,7 +98,7 @@ def test_probe_detects_a_leak(tiny_pair):
 @pytest.mark.parametrize("protocol", ["kfold", "holdout"])
 @pytest.mark.parametrize("isolate", [True, False])
 def test_harness_never_hands_over_held_out_genes(tiny_pair, tmp_path, protocol, isolate):
-    LeakProbe.held_out = {g: _counts(tiny_pair.spatial, g) for g in tiny_pair.spatial.var_names}
+    LeakProbe.held_out = _held_out(tiny_pair)
     LeakProbe.seen_tasks = []
     cfg = RunConfig(methods=["leak-probe"], protocol=protocol, n_folds=3, repeats=2, out=tmp_path / "run",
                     isolate=isolate, cluster=False)
@@ -105,3 +108,42 @@ def test_harness_never_hands_over_held_out_genes(tiny_pair, tmp_path, protocol, 
     assert len(result.jobs) == (3 if protocol == "kfold" else 2)
     if not isolate:  # in-process runs let us see that the probe really ran on every split
         assert len(LeakProbe.seen_tasks) == len(result.jobs)
+
+
+def _held_out(pair) -> dict[str, pd.Series]:
+    return {g: pd.Series(_counts(pair.spatial, g), index=pair.spatial.obs_names) for g in pair.spatial.var_names}
+
+
+def test_probe_catches_a_leak_through_the_harness(tiny_pair, tmp_path, monkeypatch):
+    """With a leak put into the harness (a held-out gene's counts in obs), the probe's job fails:
+    the probe compares each cell with its own value, whatever order the cells arrive in."""
+    from benchmark.prepare import PreparedData
+
+    original = PreparedData.make_task
+
+    def leaky(self, split, **kw):
+        task = original(self, split, **kw)
+        gene = split.target_genes[0]
+        task.spatial.obs["leak"] = _counts(self.data.spatial[task.spatial.obs_names], gene)
+        return task
+
+    monkeypatch.setattr(PreparedData, "make_task", leaky)
+    LeakProbe.held_out = _held_out(tiny_pair)
+    cfg = RunConfig(methods=["leak-probe"], n_folds=3, out=tmp_path / "run", isolate=False, cluster=False)
+    with registered(LeakProbe):
+        result = run_benchmark(cfg, [tiny_pair], progress=False)
+    assert len(result.failures) == 3 and all("reached the method" in f["error"] for f in result.failures)
+
+
+def test_tuned_path_never_hands_over_held_out_genes(tiny_pair, tmp_path):
+    """--tune: the inner splits see neither the outer held-out genes nor their own held-out genes."""
+    LeakProbe.held_out = _held_out(tiny_pair)
+    LeakProbe.seen_tasks = []
+    cfg = RunConfig(methods=["leak-probe"], n_folds=3, out=tmp_path / "run", isolate=False, cluster=False,
+                    tune=True, tune_budget=2, tune_folds=2)
+    with registered(LeakProbe):
+        result = run_benchmark(cfg, [tiny_pair], progress=False)
+    assert result.failures == [], result.failures
+    assert set(result.jobs["method"]) == {"leak-probe", "leak-probe+tuned"}
+    # 3 default jobs; each tuned job: 2 configurations x 2 inner folds + the final fit
+    assert len(LeakProbe.seen_tasks) == 3 + 3 * (2 * 2 + 1)

@@ -65,6 +65,8 @@ class StImpute(Method):
     )
 
     Params = StImputeParams
+    # the paper's sensitivity analysis: neighbours k and the GNN weight alpha (None: the size preset's value)
+    search_space = {"alpha": (None, 0.3, 0.5, 0.9), "k": (None, 20, 100)}
 
     def fit_predict(self, task: ImputationTask) -> Prediction:
         import torch

@@ -1,0 +1,132 @@
+"""Tuning parity (``run --tune``): the same budget per method, chosen by inner CV on training genes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark import contract
+from benchmark.datasets.preprocessing import get_preprocessing
+from benchmark.harness import RunConfig, run_benchmark
+from benchmark.methods import all_methods
+from benchmark.methods.base import Method, MethodInfo
+from benchmark.task import ImputationTask, Prediction
+from benchmark.tuning import base_name, candidate_configs, inner_tasks, tune_and_predict, tuned_name
+
+from _helpers import registered
+
+
+class Noisy(Method):
+    """The kNN control's output plus seeded noise of scale ``noise``: the best setting is no noise."""
+
+    info = MethodInfo(name="test-noisy", summary="tuning test method")
+    search_space = {"noise": (1.0, 0.0, 0.5, 3.0)}
+
+    @dataclass
+    class Params:
+        noise: float = 1.0
+
+    def fit_predict(self, task: ImputationTask) -> Prediction:
+        from benchmark.methods import get_method
+
+        pred = get_method("knn", k=10).fit_predict(task).expression
+        rng = np.random.default_rng(task.seed)
+        return Prediction(pred + self.params.noise * rng.standard_normal(pred.shape))
+
+
+def test_candidate_configs_default_first_budget_and_fixed_parameters():
+    cls = all_methods()["knn"]
+    configs = candidate_configs(cls, {}, 3, seed=0)
+    assert configs[0] == {"k": 20} and len(configs) == 3 and len({c["k"] for c in configs}) == 3
+    assert candidate_configs(cls, {}, 3, seed=0) == configs  # seeded
+    assert len(candidate_configs(cls, {}, 100, seed=0)) == len(cls.search_space["k"])  # the whole grid
+    assert candidate_configs(cls, {"k": 7}, 3, seed=0) == []  # a value the user fixed is not searched
+    two = all_methods()["harmony-knn"]
+    first = candidate_configs(two, {"k": 5}, 4, seed=1)
+    assert first[0] == {"n_pcs": 50} and all(set(c) == {"n_pcs"} for c in first)
+
+
+@pytest.mark.parametrize("name", [n for n, c in all_methods(include_oracles=False).items() if c.search_space])
+def test_every_declared_search_space_gives_valid_parameters(name):
+    cls = all_methods()[name]
+    configs = candidate_configs(cls, {}, 10_000, seed=0)
+    assert len(configs) >= 2, "a search space needs a value besides the default"
+    for config in configs:
+        cls(**config)  # unknown names or invalid values fail here
+
+
+def test_inner_tasks_hide_training_genes_and_renormalise(tiny_pair, tmp_path):
+    prep = contract.prepare_pair(tiny_pair)
+    task = contract.make_task(prep, tmp_path)
+    inner = inner_tasks(task, 3)
+    held = [g for sub in inner for g in sub.target_genes]
+    assert sorted(held) == sorted(task.training_genes)  # each training gene held out once
+    for sub in inner:
+        assert not set(sub.target_genes) & set(sub.training_genes)
+        assert not set(task.target_genes) & set(sub.training_genes + sub.target_genes)
+        counts = np.asarray(task.spatial[:, sub.training_genes].layers["counts"])
+        expected = get_preprocessing(task.preprocessing)(counts.copy())
+        np.testing.assert_allclose(np.asarray(sub.spatial.X), np.asarray(expected))
+        assert list(sub.spatial.obs_names) == list(task.spatial.obs_names)
+
+
+def test_tune_and_predict_picks_the_best_inner_score(tiny_pair, tmp_path):
+    prep = contract.prepare_pair(tiny_pair)
+    task = contract.make_task(prep, tmp_path)
+    pred = tune_and_predict(Noisy, {}, task, budget=4, inner_folds=2)
+    trials = pred.info["tuning"]["trials"]
+    assert trials[0]["config"] == {"noise": 1.0}  # the default first
+    scores = {t["config"]["noise"]: t["inner_gene_pcc"] for t in trials}
+    assert scores[0.0] > scores[0.5] > scores[1.0] > scores[3.0]  # more noise, lower inner PCC
+    assert pred.info["tuning"]["chosen"] == {"noise": 0.0}
+    # the final prediction is the chosen configuration's, on the outer task
+    direct = Noisy(noise=0.0).fit_predict(task).expression
+    np.testing.assert_allclose(pred.expression.to_numpy(), direct.to_numpy())
+
+
+def test_tuned_rows_beside_default_rows_with_chosen_parameters(tiny_pair, tmp_path):
+    base = run_benchmark(RunConfig(methods=["knn"], n_folds=3, cluster=False, out=tmp_path / "plain"),
+                         [tiny_pair], progress=False)
+    res = run_benchmark(RunConfig(methods=["knn", "mean"], n_folds=3, cluster=False, out=tmp_path / "tuned",
+                                  tune=True, tune_budget=3, tune_folds=2), [tiny_pair], progress=False)
+    assert set(res.jobs["method"]) == {"knn", "mean", tuned_name("knn")}  # mean has nothing to tune
+    assert res.failures == []
+    # the default rows are those of a run without --tune
+    pd.testing.assert_series_equal(res.summary.loc[("tiny", "knn"), ["gene_pcc", "cell_css"]],
+                                   base.summary.loc[("tiny", "knn"), ["gene_pcc", "cell_css"]])
+    rows = res.results[(res.results["method"] == "knn+tuned") & (res.results["fold"] == "all")]
+    params = json.loads(rows["params"].iloc[0])
+    assert params["tune"] == {"budget": 3, "inner_folds": 2} and set(params["chosen"]) == {"0", "1", "2"}
+    for fold, chosen in params["chosen"].items():
+        assert set(chosen) == {"k"} and chosen["k"] in all_methods()["knn"].search_space["k"]
+    # each job's choice is the best of its trials
+    for key in res.jobs.loc[res.jobs["method"] == "knn+tuned", "cache_key"]:
+        rec = json.loads(next((tmp_path / "tuned" / "cache").rglob(f"{key}/job.json")).read_text())
+        trials = rec["info"]["tuning"]["trials"]
+        assert len(trials) == 3
+        best = max(trials, key=lambda t: t["inner_gene_pcc"])
+        assert rec["info"]["tuning"]["chosen"] == best["config"]
+    assert np.isfinite(res.summary.loc[("tiny", "knn+tuned"), "gene_pcc"])
+
+
+def test_tune_options_round_trip_through_cli_yaml_and_the_reproducing_command(tmp_path):
+    from benchmark.cli import build_parser
+    from benchmark.leaderboard import _cli_command
+    from benchmark.run_config import build_run_config, parse_config, to_run_config
+
+    cfg = build_run_config(build_parser().parse_args(["run", "--tune", "--tune-budget", "2", "--tune-folds", "4"]))
+    assert (cfg.tune, cfg.tune_budget, cfg.tune_folds) == (True, 2, 4)
+    yaml_cfg = to_run_config(parse_config({"tune": True, "tune_budget": 2, "tune_folds": 4}))
+    assert (yaml_cfg.tune, yaml_cfg.tune_budget, yaml_cfg.tune_folds) == (True, 2, 4)
+    command = _cli_command({"config": cfg.to_json()})
+    assert "--tune --tune-budget 2 --tune-folds 4" in command
+    with pytest.raises(Exception, match="at least 2"):
+        parse_config({"tune_folds": 1})
+
+
+def test_base_name_of_a_tuned_label():
+    assert base_name("knn+tuned") == "knn" and base_name("knn") == "knn"
