@@ -50,6 +50,8 @@ class CellSizeControl(Method):
         name="cellsize",
         summary="Control: each gene's reference share of the training-gene counts times the cell's training-gene total.",
         control=True,
+        # constant per gene under spage and tangram, by design: those schemes divide the cell size out
+        expected_flags=("constant_prediction",),
     )
 
     @dataclass
