@@ -403,6 +403,11 @@ def cmd_ls(args) -> int:
                 note += f" [cost: {cls.info.cost_note}]"
             rows.append((name, kind, "yes" if ok else "no", note))
         _print_table(("method", "kind", "available", "summary"), rows)
+        if args.long:  # what --tune searches, per method (benchmark/tuning.py)
+            print("\nsearch spaces of --tune (the first value of each is the default):")
+            for name, cls in all_methods().items():
+                if cls.search_space and not cls.info.variant_of:
+                    print(f"  {name}: " + "; ".join(f"{k} in {list(v)}" for k, v in cls.search_space.items()))
         for mod, err in broken_modules().items():
             where = mod if mod.startswith("entry point") else f"module methods/{mod}.py"
             print(f"\n{where} failed to load: {err.splitlines()[0]}")

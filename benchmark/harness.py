@@ -223,7 +223,7 @@ def load_and_validate(cfg: RunConfig, data: list[PairedData] = ()) -> list[tuple
 
 def _tuned_methods(cfg: RunConfig, methods: list[str]) -> list[str]:
     """The methods of the run that get a tuned row: with ``--tune``, those with a search space
-    left after the user's fixed parameters (never an oracle)."""
+    left after the user's fixed parameters (never an oracle or an ablation)."""
     if not cfg.tune:
         return []
     if cfg.tune_budget < 1 or cfg.tune_folds < 2:
@@ -232,7 +232,9 @@ def _tuned_methods(cfg: RunConfig, methods: list[str]) -> list[str]:
     out = []
     for m in methods:
         cls = get_method_class(m)
-        if not cls.info.oracle and candidate_configs(cls, cfg.method_params.get(m, {}), cfg.tune_budget, 0):
+        if cls.info.oracle or cls.info.variant_of:  # an ablation measures a component at its parent's settings
+            continue
+        if candidate_configs(cls, cfg.method_params.get(m, {}), cfg.tune_budget, 0):
             out.append(m)
     return out
 
