@@ -167,5 +167,6 @@ class GimviMethod(Method):
             info={"epochs": epochs, "accelerator": accelerator, "median_train_total": median_total,
                   "spatial_cells_without_counts": int((~sp_keep).sum()),
                   "reference_cells_without_counts": int((~ref_keep).sum()),
-                  "final_elbo_train_seq": final, "scvi_version": scvi.__version__},
+                  "final_elbo_train_seq": final, "scvi_version": scvi.__version__,
+                  "final_loss": final},  # checked by benchmark/quality.py: NaN -> flag nan_loss
         )
