@@ -130,6 +130,9 @@ class MoscotMethod(Method):
         quick_note="no change (no training loop; the solvers stop at their convergence threshold)",
     )
 
+    # the weight of the spatial (Gromov-Wasserstein) term and the entropic regularisation
+    search_space = {"alpha": (0.5, 0.1, 0.2, 0.8), "epsilon": (1e-2, 1e-3)}
+
     @dataclass
     class Params:
         alpha: float = 0.5

@@ -186,6 +186,9 @@ class NovosparcMethod(Method):
         quick_note="no change (no training loop)",
     )
 
+    # the weight of the expression (linear) term against the spatial structure term
+    search_space = {"alpha_linear": (0.8, 0.5, 0.9, 1.0)}
+
     @dataclass
     class Params:
         alpha_linear: float = 0.8

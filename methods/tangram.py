@@ -187,6 +187,9 @@ class TangramMethod(Method):
         quick_note="trains quick_epochs (100) epochs instead of num_epochs (1000)",
     )
 
+    # the and SpatialBenchmarking's two choices: cells or clusters mode, log or non-log input
+    search_space = {"mode": ("cells", "clusters"), "input_scaling": ("task", "normalized")}
+
     @dataclass
     class Params:
         num_epochs: int = 1000
