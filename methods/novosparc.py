@@ -56,8 +56,9 @@ def _recording(module) -> Iterator[list[_GWCall]]:
     converged. The kept plan is always that of the last call, so the last recorded call is the
     solve whose epsilon and convergence the job reports. The calls are passed through unchanged:
     the outer loop's ``log`` (which novoSpaRc supports but does not request) is read, and POT's
-    warnings are caught per Sinkhorn solve rather than printed to stderr, which novoSpaRc never
-    reads either (its retry looks for the message on stdout), so the method's result is the same.
+    warnings are caught per Sinkhorn solve rather than printed to stderr. A numerical-error
+    warning is also printed to stdout in the form novoSpaRc's retry reads there (the form of the
+    POT it was written for), so that ``search_epsilon=True`` raises epsilon as its authors intended.
     """
     calls: list[_GWCall] = []
     gw_orig, sinkhorn_orig = module.gromov_wasserstein_adjusted_norm, module.sinkhorn
@@ -68,6 +69,11 @@ def _recording(module) -> Iterator[list[_GWCall]]:
             out = sinkhorn_orig(*args, **kwargs)
         if calls:
             calls[-1].sinkhorn.append([str(w.message) for w in caught])
+        if any(_NUMERICAL in str(w.message) for w in caught):
+            # novoSpaRc raises epsilon when it reads POT's numerical-error message on stdout (its
+            # redirect), which POT printed when novoSpaRc was written; POT 0.9 issues a warning
+            # instead, so without this line the authors' retry (search_epsilon=True) never fires
+            print("Warning: numerical errors at iteration (POT warning)")
         return out
 
     def gw(cost_mat, C1, C2, alpha_linear, p, q, loss_fun, epsilon, max_iter=1000, tol=1e-9, verbose=False,

@@ -262,9 +262,16 @@ def test_novosparc_real_solver_reports_epsilon_and_convergence(small_task):
     assert info["epsilon_used"] == info["epsilons_tried"][-1] == pytest.approx(5e-3)
     assert info["converged"] is True and info["gw_outer_converged"] is True
     assert info["sinkhorn_solves"] >= 1 and info["sinkhorn_numerical_errors"] == 0
-    # at an epsilon far too small every Sinkhorn solve underflows: the job fails and says why
+    # at an epsilon far too small the Sinkhorn solves underflow: novoSpaRc's own retry raises epsilon
+    # tenfold until a solve succeeds (POT 0.9 warns instead of printing; the wrapper relays it)
+    raised = cls(epsilon=1e-5).fit_predict(small_task).info
+    assert raised["epsilon_raised"] is True and raised["epsilons_tried"][0] == pytest.approx(1e-5)
+    assert raised["epsilon_used"] == pytest.approx(raised["epsilons_tried"][-1]) and raised["epsilon_used"] > 1e-5
+    assert raised["epsilon_reported_by_novosparc"] == pytest.approx(raised["epsilon_used"] / 10)
+    assert raised["sinkhorn_numerical_errors"] == 0
+    # without the retry the job fails and says why
     with pytest.raises(ValueError, match="numerical errors at epsilon 1e-05"):
-        cls(epsilon=1e-5).fit_predict(small_task)
+        cls(epsilon=1e-5, search_epsilon=False).fit_predict(small_task)
 
 
 # -- moSCOT -----------------------------------------------------------------------------------------
