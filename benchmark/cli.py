@@ -112,11 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cluster-pcs", type=int, help="principal components (default: 30)")
 
     g = run.add_argument_group("data")
-    g.add_argument("--spatial", type=Path, metavar="FILE.h5ad", help="your spatial counts (cells x genes)")
-    g.add_argument("--reference", type=Path, metavar="FILE.h5ad", help="your scRNA-seq reference counts")
+    g.add_argument("--spatial", type=Path, metavar="FILE.h5ad",
+                   help="your spatial counts (cells x genes); without --reference it is self-paired like self:NAME "
+                   "(--self-pair-seed, --self-pair-fraction)")
+    g.add_argument("--reference", type=Path, metavar="FILE.h5ad",
+                   help="your scRNA-seq reference counts (optional: see --spatial)")
     g.add_argument("--name", help="dataset name for your files (default: the spatial file's stem)")
     g.add_argument("--label-key", help="obs column of the spatial file with cell types (for cluster metrics)")
-    g.add_argument("--spatial-key", help="obsm key of the spatial file with coordinates")
+    g.add_argument("--spatial-key", help="obsm key of the spatial file with coordinates (default: 'spatial', the "
+                   "scverse convention, when the file has it)")
     g.add_argument("--layer", help="layer holding raw counts, if X does not")
     g.add_argument("--embeddings", type=Path, metavar="FILE", help="genes x dims table (parquet/csv) of gene embeddings")
     g.add_argument("--harmonize-gene-case", action="store_true", default=None,

@@ -16,7 +16,7 @@ import pandas as pd
 from . import __version__
 from .datasets import PairedData, load_dataset
 from .datasets.io import read_anndata, read_embeddings
-from .datasets.validation import harmonize_gene_case, validate_pair
+from .datasets.validation import harmonize_gene_case, split_control_probes, validate_pair
 from .errors import InputError, MethodUnavailableError
 from .methods import default_methods, get_method_class, select_methods
 from .metrics import ClusterParams
@@ -104,24 +104,48 @@ class RunResult:
     failures: list[dict[str, Any]]
 
 
-def _load_user_data(u: UserData) -> PairedData:
+def _load_user_data(u: UserData, cfg: RunConfig | None = None) -> PairedData:
+    """A user's files as a :class:`PairedData`.
+
+    Without a reference file the spatial file is self-paired exactly as ``self:NAME`` is (seed
+    and fraction from ``cfg``), and one line says so. Without ``--spatial-key`` the scverse
+    convention ``obsm["spatial"]`` is used when the file has it as cells x 2 (or 3) coordinates.
+    """
     spatial = read_anndata(u.spatial, "spatial file")
-    reference = read_anndata(u.reference, "reference file")
+    reference = read_anndata(u.reference, "reference file") if u.reference is not None else None
     if u.layer:
         for what, a in (("spatial", spatial), ("reference", reference)):
+            if a is None:
+                continue
             if u.layer not in a.layers:
                 raise InputError(f"layer {u.layer!r} is not in the {what} file; layers: {list(a.layers.keys())}")
             a.X = a.layers[u.layer]
     emb = read_embeddings(u.embeddings) if u.embeddings else None
-    return PairedData(
+    spatial_key = u.spatial_key
+    if spatial_key is None and "spatial" in spatial.obsm:
+        xy = spatial.obsm["spatial"]
+        # only a well-formed default: a malformed obsm["spatial"] the user did not ask for is ignored
+        if getattr(xy, "ndim", 0) == 2 and xy.shape[0] == spatial.n_obs and xy.shape[1] in (2, 3):
+            spatial_key = "spatial"
+    data = PairedData(
         name=u.name or Path(u.spatial).stem,
         spatial=spatial,
         reference=reference,
         label_key=u.label_key,
-        spatial_key=u.spatial_key,
+        spatial_key=spatial_key,
         gene_embeddings=emb,
-        meta={"spatial_file": str(u.spatial), "reference_file": str(u.reference)},
+        meta={"spatial_file": str(u.spatial), "reference_file": None if u.reference is None else str(u.reference)},
     )
+    if reference is None:
+        from .datasets.self_pair import make_self_pair
+
+        seed = cfg.self_pair_seed if cfg is not None else 0
+        fraction = cfg.self_pair_fraction if cfg is not None else 0.5
+        data = make_self_pair(data, seed=seed, reference_fraction=fraction)
+        print(f"note: no reference file given: self-pairing {u.spatial} as {data.name!r} ({fraction:g} of its cells, "
+              f"seed {seed}, become the reference; a proxy without a platform effect, see docs/datasets.md)",
+              file=sys.stderr)
+    return data
 
 
 def make_splits(cfg: RunConfig, genes: list[str], seed: int, prep: PreparedData | None = None) -> list[GeneSplit]:
@@ -193,7 +217,7 @@ def load_and_validate(cfg: RunConfig, data: list[PairedData] = ()) -> list[tuple
     names = cfg.datasets if cfg.datasets or cfg.user_data or data else _defaults()
     loaded = [load_dataset(name, cfg.data_dir, verify=cfg.verify_data, self_pair_seed=cfg.self_pair_seed,
                            self_pair_fraction=cfg.self_pair_fraction) for name in names]
-    loaded += [_load_user_data(u) for u in cfg.user_data]
+    loaded += [_load_user_data(u, cfg) for u in cfg.user_data]
     loaded += list(data)
     names = [d.name for d in loaded]
     if len(set(names)) != len(names):
@@ -211,6 +235,17 @@ def load_and_validate(cfg: RunConfig, data: list[PairedData] = ()) -> list[tuple
         if cfg.harmonize_gene_case:
             data = harmonize_gene_case(data)
         genes = validate_pair(data, min_shared=min_shared, need_labels=cfg.cluster and data.label_key is not None)
+        # negative-control probes measure background, not a gene: out of the gene CV unless kept
+        # (RunConfig has no keep_control_probes field yet; getattr keeps this working until it has)
+        keep = bool(getattr(cfg, "keep_control_probes", False))
+        genes, probes = split_control_probes(genes, keep=keep)
+        if probes:
+            from dataclasses import replace
+
+            data = replace(data, meta={**data.meta, "control_probes": {"names": probes, "in_gene_cv": keep}})
+            if len(genes) < min_shared:
+                raise InputError(f"{data.name!r}: without its {len(probes)} negative-control probe(s) "
+                                 f"{len(genes)} gene(s) are left, fewer than the protocol needs ({min_shared})")
         if cfg.hvg is not None:  # chosen on the reference only, before any split
             from .datasets.hvg import select_hvg
 
@@ -307,6 +342,9 @@ def run_benchmark(cfg: RunConfig, data: list[PairedData] = (), *, progress: bool
         "n_jobs": len(outcomes),
         "n_from_cache": sum(o.from_cache for o in outcomes),
         "failures": failures,
+        # cache entries found damaged (truncated, unreadable, failing their checksum), discarded and recomputed
+        "cache_damaged": [{"job": o.job.describe(), "cache": str(o.key), "reason": o.cache_damage}
+                          for o in outcomes if o.cache_damage],
         "started": started.isoformat(),
         "finished": datetime.now(timezone.utc).isoformat(),
         "machine": machine(),

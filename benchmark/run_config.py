@@ -6,12 +6,14 @@ Every key of the file is the long name of a ``run`` option with ``-`` written ``
 * ``params``: ``{method: {parameter: value}}`` (the flag is ``--method-param METHOD.PARAM=VALUE``);
 * ``cluster: false`` (flag ``--no-cluster``) and ``isolation: false`` (flag ``--no-isolation``);
 * ``user_data``: a list of ``{spatial, reference, name, label_key, spatial_key, layer, embeddings}``
-  (flags ``--spatial``, ``--reference``, ``--name``, ... for one pair);
-* ``self_pair_seed`` / ``self_pair_fraction``: the cell split of ``self:NAME`` datasets.
+  (flags ``--spatial``, ``--reference``, ``--name``, ... for one pair); without ``reference`` the
+  spatial file is self-paired like ``self:NAME``;
+* ``self_pair_seed`` / ``self_pair_fraction``: the cell split of ``self:NAME`` datasets (and of a
+  user's spatial file without a reference).
 
 Relative paths in the file are read relative to the file's folder. A flag given on the command
-line overrides the file's value (``--method-param`` overrides one parameter, ``--spatial`` with
-``--reference`` replaces the file's ``user_data``). Every error names the field at fault.
+line overrides the file's value (``--method-param`` overrides one parameter, ``--spatial`` (with or
+without ``--reference``) replaces the file's ``user_data``). Every error names the field at fault.
 """
 
 from __future__ import annotations
@@ -120,16 +122,16 @@ def _user_data(field: str, v: Any) -> list[dict[str, Any]]:
     if isinstance(v, dict):
         v = [v]
     if not isinstance(v, list):
-        raise _fail(field, "a list of {spatial, reference, ...} mappings", v)
+        raise _fail(field, "a list of {spatial, reference, ...} mappings (reference optional)", v)
     out = []
     for i, entry in enumerate(v):
         f = f"{field}[{i}]"
         if not isinstance(entry, dict):
-            raise _fail(f, "a mapping with 'spatial' and 'reference'", entry)
+            raise _fail(f, "a mapping with 'spatial' (and 'reference')", entry)
         _check_keys(f, entry, USER_FIELDS)
-        for req in ("spatial", "reference"):
-            if req not in entry:
-                raise InputError(f"config field {f!r}: '{req}' is required")
+        # 'reference' may be left out: the spatial file is then self-paired, as with --spatial alone
+        if "spatial" not in entry:
+            raise InputError(f"config field {f!r}: 'spatial' is required")
         out.append({k: USER_FIELDS[k](f"{f}.{k}", val) for k, val in entry.items()})
     return out
 
@@ -246,8 +248,9 @@ def cli_values(args) -> dict[str, Any]:
         out["params"] = params
     pair = {k: getattr(args, k, None) for k in USER_FIELDS}
     if pair["spatial"] or pair["reference"]:
-        if not (pair["spatial"] and pair["reference"]):
-            raise InputError("--spatial and --reference must be given together")
+        if not pair["spatial"]:
+            raise InputError("--reference needs --spatial (the spatial file it is paired with); --spatial alone "
+                             "self-pairs that file")
         out["user_data"] = [pair]
     else:
         extra = {k: v for k, v in pair.items() if v is not None}
@@ -268,7 +271,7 @@ def merge(file_values: dict[str, Any], cli: dict[str, Any]) -> dict[str, Any]:
         elif key == "user_data_overrides":
             if not merged.get("user_data"):
                 flags = ", ".join("--" + k.replace("_", "-") for k in value)
-                raise InputError(f"{flags} describe your own data files; give them with --spatial and --reference "
+                raise InputError(f"{flags} describe your own data files; give them with --spatial (and --reference) "
                                  "(or user_data in a config file)")
             merged["user_data"] = [{**u, **value} for u in merged["user_data"]]
         else:
@@ -300,7 +303,7 @@ def to_run_config(values: dict[str, Any]):
     cfg.cluster_params = ClusterParams(values.get("cluster_neighbors", cp.n_neighbors),
                                        values.get("cluster_pcs", cp.n_pcs),
                                        values.get("cluster_resolution", cp.resolution))
-    cfg.user_data = [UserData(u["spatial"], u["reference"], u.get("name"), u.get("label_key"), u.get("spatial_key"),
+    cfg.user_data = [UserData(u["spatial"], u.get("reference"), u.get("name"), u.get("label_key"), u.get("spatial_key"),
                               u.get("layer"), u.get("embeddings")) for u in values.get("user_data", [])]
     return cfg
 

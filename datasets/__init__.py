@@ -14,11 +14,12 @@ from pathlib import Path
 from benchmark.config import default_data_dir
 from benchmark.errors import InputError, UnknownNameError
 
-from .base import DatasetSpec, PairedData
+from .base import VALUE_KINDS, DatasetSpec, PairedData
 
 _REGISTRY: dict[str, DatasetSpec] = {}
 _DISCOVERED = False
-_NOT_DATASET_MODULES = {"base", "io", "validation", "preprocessing", "embeddings", "download", "self_pair", "hvg"}
+_NOT_DATASET_MODULES = {"base", "io", "validation", "preprocessing", "embeddings", "download", "self_pair", "hvg",
+                        "quirks"}
 
 #: Prefix of a dataset name that asks for a self-paired version of a spatial data set.
 SELF_PREFIX = "self:"
@@ -110,6 +111,7 @@ def default_datasets() -> list[str]:
 __all__ = [
     "DatasetSpec",
     "PairedData",
+    "VALUE_KINDS",
     "SELF_PREFIX",
     "register_dataset",
     "all_datasets",

@@ -12,18 +12,54 @@ import pandas as pd
 
 from benchmark.errors import InputError
 
+#: What a data set's ``X`` may hold, with what it means for preprocessing. A dataset declares one
+#: kind per side (``PairedData.spatial_values`` / ``reference_values``), because the two sides of a
+#: pair can differ (BDTNP: in situ intensities against a log-normalised reference).
+VALUE_KINDS: dict[str, str] = {
+    "counts": "raw molecule or read counts (integers); normalised by the run's preprocessing",
+    "normalized": "counts divided by a per-cell factor (e.g. MERFISH volume normalisation), not logged; the "
+    "run's total-count normalisation cancels the per-cell factor, so it still applies, but the values are not "
+    "integer counts",
+    "lognorm": "already normalised and log-transformed (e.g. log1p of counts per 10,000); must not be "
+    "normalised or logged again",
+    "intensity": "continuous in situ intensities (not molecule counts); must not be count-normalised or logged",
+    "rank": "rank or quantile-transformed values (one scale shared by both sides); must not be normalised or "
+    "logged",
+}
+
+#: Kinds that the run's preprocessing (total-count normalisation + log1p, etc.) may be applied to.
+NORMALIZABLE_VALUES = frozenset({"counts", "normalized"})
+
+
+def check_value_kind(kind: str, what: str = "values") -> str:
+    """Return ``kind`` if it is one of :data:`VALUE_KINDS`, else raise naming the valid kinds."""
+    if kind not in VALUE_KINDS:
+        raise InputError(f"{what} must be one of {', '.join(VALUE_KINDS)} (what X holds), not {kind!r}")
+    return kind
+
+
+def is_normalizable(kind: str) -> bool:
+    """Whether the run's count preprocessing may be applied to values of this kind."""
+    return check_value_kind(kind) in NORMALIZABLE_VALUES
+
+
+def is_raw_counts(kind: str) -> bool:
+    """Whether values of this kind are raw counts (what a method that needs counts requires)."""
+    return check_value_kind(kind) == "counts"
+
 
 @dataclass
 class PairedData:
-    """Raw counts of a spatial data set and its scRNA-seq reference.
+    """A spatial data set and its scRNA-seq reference (raw counts unless declared otherwise).
 
     Attributes
     ----------
     name
         Dataset name used in results.
     spatial, reference
-        AnnData objects with raw counts in ``X`` (cells x genes). ``reference`` is ``None`` for a
-        spatial-only data set (usable through self-pairing, see :mod:`benchmark.datasets.self_pair`).
+        AnnData objects, cells x genes, with raw counts in ``X`` unless ``spatial_values`` /
+        ``reference_values`` say otherwise. ``reference`` is ``None`` for a spatial-only data set
+        (usable through self-pairing, see :mod:`benchmark.datasets.self_pair`).
     label_key
         Column of ``spatial.obs`` with known cell types (for cluster metrics), or ``None``.
     spatial_key
@@ -36,6 +72,16 @@ class PairedData:
         Boolean column of ``spatial.obs`` flagging cells that the source release duplicated
         (identical coordinates and counts), or ``None``. Cell splits keep each duplicate group on
         one side.
+    field_key
+        Column of ``spatial.obs`` naming the coordinate frame of each cell (imaging field of view,
+        tissue section), or ``None`` when all cells share one frame. Cells with different values
+        must never be compared spatially (neighbours, rasterised maps, spatial metrics); a
+        self-pair split is stratified by it.
+    spatial_values, reference_values
+        What ``X`` holds on each side: a key of :data:`VALUE_KINDS` (default ``"counts"``). Only
+        ``counts`` and ``normalized`` may be count-normalised and logged by the run's
+        preprocessing; see docs/datasets.md, "Data that are not counts". Both are also recorded in
+        ``meta["values"]`` (provenance).
     """
 
     name: str
@@ -46,6 +92,17 @@ class PairedData:
     gene_embeddings: pd.DataFrame | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     duplicate_key: str | None = None
+    field_key: str | None = None
+    spatial_values: str = "counts"
+    reference_values: str = "counts"
+
+    def __post_init__(self) -> None:
+        check_value_kind(self.spatial_values, f"dataset {self.name!r}: spatial_values")
+        check_value_kind(self.reference_values, f"dataset {self.name!r}: reference_values")
+        # run.json records meta, not the dataclass fields: keep the declaration visible there
+        self.meta = {**self.meta, "values": {"spatial": self.spatial_values, "reference": self.reference_values}}
+        if self.field_key is not None:
+            self.meta["field_key"] = self.field_key
 
 
 def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -70,8 +127,13 @@ class DatasetSpec:
         ``"paired"`` (spatial + reference) or ``"spatial"`` (spatial only; run it as ``self:NAME``).
     n_spatial_cells, n_reference_cells, n_genes
         Counts as loaded (after the loader's documented filtering), for the manifest.
-    label_key, spatial_key, duplicate_key
-        Keys of the loaded spatial data (cell types, coordinates, source-duplicate flag).
+    label_key, spatial_key, duplicate_key, field_key
+        Keys of the loaded spatial data (cell types, coordinates, source-duplicate flag, coordinate
+        frame: imaging field or section; see :class:`PairedData`).
+    spatial_values, reference_values
+        What ``X`` holds on each side (a key of :data:`VALUE_KINDS`).
+    coordinate_dims
+        Columns of the coordinates (2, or 3 for a 3-D atlas).
     notes
         Anything a user must know (filters applied, quirks of the release).
     """
@@ -95,7 +157,21 @@ class DatasetSpec:
     label_key: str | None = None
     spatial_key: str | None = None
     duplicate_key: str | None = None
+    field_key: str | None = None
+    spatial_values: str = "counts"
+    reference_values: str = "counts"
+    coordinate_dims: int | None = None
     notes: str = ""
+
+    def __post_init__(self) -> None:
+        check_value_kind(self.spatial_values, f"dataset {self.name!r}: spatial_values")
+        check_value_kind(self.reference_values, f"dataset {self.name!r}: reference_values")
+
+    def values_summary(self) -> str:
+        """``"counts"`` when both sides hold counts, else ``"spatial: KIND, reference: KIND"``."""
+        if self.kind == "spatial" or self.spatial_values == self.reference_values:
+            return self.spatial_values
+        return f"spatial: {self.spatial_values}, reference: {self.reference_values}"
 
     def missing_files(self, data_dir: Path) -> list[Path]:
         return [Path(data_dir) / f for f in self.files if not (Path(data_dir) / f).is_file()]
@@ -155,8 +231,11 @@ class DatasetSpec:
             "reference cells": self.n_reference_cells if self.kind == "paired" else "none (spatial only; use self:"
             + self.name + ")",
             "genes": self.n_genes,
-            "label key": self.label_key,
+            "label key": self.label_key or "none (no cell-type labels: no cluster metrics)",
             "coordinate key": self.spatial_key,
+            "coordinate dims": self.coordinate_dims,
+            "field key": self.field_key or "none (one coordinate frame)",
+            "values (X)": self.values_summary(),
             "duplicate flag": self.duplicate_key,
             "source": self.source,
             "citation": self.citation,

@@ -9,9 +9,16 @@ reference and the spatial data): scores are optimistic compared with a real scRN
 Cells that the source release duplicated (same coordinates and counts, e.g. osmFISH's
 ``source_duplicate``) are kept together on one side, so the reference never holds an exact copy
 of a spatial cell.
+
+A data set with several imaging fields or sections (``PairedData.field_key``) is split within each
+field: every field gives the same fraction of its cells to the reference, so both halves cover
+every section and the spatial half keeps whole-field neighbourhoods thinned at one rate, rather
+than losing entire fields.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import anndata as ad
 import numpy as np
@@ -98,7 +105,9 @@ def make_self_pair(data: PairedData, *, seed: int = 0, reference_fraction: float
     -------
     PairedData
         Named ``self:<name>``; the reference half without coordinates, ``meta["self_pair"]``
-        records the seed, fraction and cell counts.
+        records the seed, fraction and cell counts. With a ``field_key`` the split is stratified
+        by field (see the module docstring); the reference half declares the spatial data's
+        value kind (it is the same measurement).
     """
     spatial = data.spatial
     if not 0.0 < reference_fraction < 1.0:
@@ -113,7 +122,10 @@ def make_self_pair(data: PairedData, *, seed: int = 0, reference_fraction: float
     if n_groups < 4:
         raise InputError(f"{data.name!r} has too few cells ({spatial.n_obs}) to split into a reference and a spatial half")
     rng = np.random.default_rng(seed)
-    ref_groups = rng.permutation(n_groups)[: int(round(reference_fraction * n_groups))]
+    if data.field_key is None:
+        ref_groups = rng.permutation(n_groups)[: int(round(reference_fraction * n_groups))]
+    else:
+        ref_groups = _stratified_groups(spatial, groups, data.field_key, reference_fraction, rng)
     in_ref = np.isin(groups, ref_groups)
     reference = spatial[in_ref].copy()
     reference.obsm = {}  # a scRNA-seq reference has no coordinates
@@ -124,7 +136,27 @@ def make_self_pair(data: PairedData, *, seed: int = 0, reference_fraction: float
         "source_dataset": data.name, "seed": seed, "reference_fraction": reference_fraction,
         "n_reference_cells": int(in_ref.sum()), "n_spatial_cells": int((~in_ref).sum()),
         "n_duplicate_copies_kept_with_their_group": int(len(groups) - n_groups),
+        "stratified_by": data.field_key,
         "note": "proxy without a platform effect: reference and spatial halves come from the same experiment",
     }
-    return PairedData(name, target, reference, data.label_key, data.spatial_key, data.gene_embeddings, meta,
-                      data.duplicate_key)
+    return dataclasses.replace(data, name=name, spatial=target, reference=reference, meta=meta,
+                               reference_values=data.spatial_values)
+
+
+def _stratified_groups(adata: ad.AnnData, groups: np.ndarray, field_key: str, fraction: float,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Duplicate groups drawn for the reference: ``fraction`` of the groups of each field, rounded."""
+    if field_key not in adata.obs:
+        raise InputError(f"field column {field_key!r} is not in the spatial obs; columns: {list(adata.obs.columns)}")
+    fields = adata.obs[field_key]
+    if fields.isna().any():
+        raise InputError(f"field column {field_key!r} has {int(fields.isna().sum())} missing value(s)")
+    fields = fields.astype(str).to_numpy()
+    n_groups = int(groups.max()) + 1
+    field_of_group = np.empty(n_groups, dtype=object)
+    field_of_group[groups] = fields  # a duplicate group shares coordinates, hence its field
+    chosen = []
+    for f in sorted(set(fields)):  # sorted: the draw must not depend on the file's cell order
+        members = np.flatnonzero(field_of_group == f)
+        chosen.append(rng.permutation(members)[: int(round(fraction * len(members)))])
+    return np.concatenate(chosen) if chosen else np.empty(0, dtype=np.int64)

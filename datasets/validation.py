@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections import defaultdict
 
@@ -11,15 +12,29 @@ import scipy.sparse as sp
 
 from benchmark.errors import InputError
 
-from .base import PairedData
+from .base import VALUE_KINDS, PairedData, check_value_kind
+from .quirks import control_probes
 
 
 def _values(x) -> np.ndarray:
     return x.data if sp.issparse(x) else np.asarray(x)
 
 
-def check_counts(adata: ad.AnnData, what: str) -> None:
-    """Raw counts: non-empty, unique names, finite, non-negative."""
+def check_counts(adata: ad.AnnData, what: str, values: str = "counts") -> None:
+    """Non-empty, unique names, finite, non-negative; integer-valued if ``values`` is ``"counts"``.
+
+    Parameters
+    ----------
+    adata
+        Cells x genes.
+    what
+        Which data, for the messages.
+    values
+        What ``X`` is declared to hold (a key of :data:`~benchmark.datasets.base.VALUE_KINDS`).
+        Every kind must be finite and non-negative (all kinds the suite knows are); only
+        ``counts`` warns when the values are not integers.
+    """
+    check_value_kind(values, f"the {what} data's value kind")
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise InputError(f"the {what} data are empty ({adata.n_obs} cells x {adata.n_vars} genes)")
     for axis, names in (("gene", adata.var_names), ("cell", adata.obs_names)):
@@ -37,14 +52,16 @@ def check_counts(adata: ad.AnnData, what: str) -> None:
         n_nan = int(np.isnan(vals).sum())
         raise InputError(
             f"the {what} data contain {n_nan} NaN and {int((~finite).sum()) - n_nan} infinite value(s); "
-            "raw counts must be finite"
+            f"values must be finite (X is declared to hold {values}: {VALUE_KINDS[values]})"
         )
     if (vals < 0).any():
         raise InputError(
-            f"the {what} data contain {int((vals < 0).sum())} negative value(s); raw counts are required "
-            "(if X holds normalised or scaled data, pass the layer with counts)"
+            f"the {what} data contain {int((vals < 0).sum())} negative value(s); "
+            + ("raw counts are required (if X holds normalised or scaled data, pass the layer with counts)"
+               if values == "counts" else f"X is declared to hold {values}, which cannot be negative "
+               "(z-scored or centred data are not supported)")
         )
-    if vals.size and not np.allclose(vals[: 1_000_000], np.round(vals[: 1_000_000])):
+    if values == "counts" and vals.size and not np.allclose(vals[: 1_000_000], np.round(vals[: 1_000_000])):
         warnings.warn(
             f"the {what} data are not integer-valued; they are treated as counts "
             "(pass raw counts if you have them)",
@@ -85,9 +102,31 @@ def harmonize_gene_case(data: PairedData) -> PairedData:
     ref.var_names = [inverse.get(g, g) for g in ref.var_names]
     if ref.var_names.duplicated().any():
         raise InputError("renaming reference genes to the spatial spelling would create duplicated gene names")
-    emb = data.gene_embeddings
-    return PairedData(data.name, data.spatial, ref, data.label_key, data.spatial_key, emb, dict(data.meta),
-                      data.duplicate_key)
+    return dataclasses.replace(data, reference=ref, meta=dict(data.meta))
+
+
+def split_control_probes(genes: list[str], keep: bool = False) -> tuple[list[str], list[str]]:
+    """Separate negative-control probes (``Blank-*``, ``NegPrb*``, ``NegControl*``) from genes.
+
+    Parameters
+    ----------
+    genes
+        Shared genes, in order.
+    keep
+        Keep the probes among the genes (they are still reported).
+
+    Returns
+    -------
+    (genes, probes)
+        The genes of the cross-validation (without the probes unless ``keep``) and the probes
+        found, both in the input order. A probe measures background, not a gene: scoring its
+        "imputation" would reward predicting noise.
+    """
+    probes = control_probes(genes)
+    if keep or not probes:
+        return list(genes), probes
+    drop = set(probes)
+    return [g for g in genes if g not in drop], probes
 
 
 def validate_pair(
@@ -104,8 +143,8 @@ def validate_pair(
     InputError
         Naming the first problem found.
     """
-    check_counts(data.spatial, f"spatial ({data.name})")
-    check_counts(data.reference, f"reference ({data.name})")
+    check_counts(data.spatial, f"spatial ({data.name})", data.spatial_values)
+    check_counts(data.reference, f"reference ({data.name})", data.reference_values)
     genes = shared_genes(data)
     ci = case_insensitive_matches(list(data.spatial.var_names), list(data.reference.var_names))
     if ci:
@@ -147,5 +186,14 @@ def validate_pair(
             )
         coords = np.asarray(data.spatial.obsm[key])
         if coords.ndim != 2 or coords.shape[0] != data.spatial.n_obs or coords.shape[1] < 2:
-            raise InputError(f"spatial coordinates {key!r} must be cells x 2 (got shape {coords.shape})")
+            raise InputError(f"spatial coordinates {key!r} must be cells x 2 (or x 3) (got shape {coords.shape})")
+    if data.field_key is not None:
+        if data.field_key not in data.spatial.obs:
+            raise InputError(
+                f"field column {data.field_key!r} is not in the spatial obs of {data.name!r}; "
+                f"available columns: {list(data.spatial.obs.columns)}"
+            )
+        if data.spatial.obs[data.field_key].isna().any():
+            raise InputError(f"field column {data.field_key!r} of {data.name!r} has missing values; every cell "
+                             "needs its coordinate frame")
     return genes

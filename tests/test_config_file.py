@@ -96,7 +96,7 @@ def test_no_file_gives_runconfig_defaults():
     ("holdout_fraction: 1.5\n", "holdout_fraction", "between 0.0 and 1.0"),
     ("seeds: [0, one]\n", "seeds[1]", "an integer"),
     ("params: {knn: 3}\n", "params.knn", "mapping"),
-    ("user_data: [{spatial: a.h5ad}]\n", "user_data[0]", "'reference' is required"),
+    ("user_data: [{reference: b.h5ad}]\n", "user_data[0]", "'spatial' is required"),  # a reference alone
     ("user_data: [{spatial: a.h5ad, reference: b.h5ad, labelkey: x}]\n", "user_data[0].labelkey",
      "did you mean 'label_key'"),
     ("device: tpu\n", "device", "cpu, cuda, auto"),
