@@ -6,6 +6,11 @@ it runs: same data, parameters, seed and code. The cache is read by this process
 anything is sent out, exactly as in the serial executor, so an interrupted run resumes the
 same way with either executor.
 
+Both read and compute a job under its lock (benchmark/cache.py): a job that another run
+sharing the cache is computing is waited for and then read, and a damaged entry is reported
+in one line, discarded and computed again. The Dask executor checks the cache here without
+waiting (a job locked elsewhere is sent out, and its worker waits for it).
+
 On Dask (``dask.distributed``) each job is one task; the prepared data sets are scattered to
 the workers once, not once per job. A worker still runs each job in its own forked process
 with the time budget (the runner's isolation), so a crashing method cannot take a worker
@@ -24,23 +29,42 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from . import cache
 from .errors import InputError
-from .runner import JobOutcome, load_cached, run_job
+from .runner import JobOutcome, obtain, read_cached
 
 EXECUTORS = ("serial", "dask")
 
 
+def _say(line: str) -> None:
+    """Print a line above the progress bar (or on stderr alone when there is none)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
 def _pending(plan, should_retry: Callable[[JobOutcome], bool]):
-    """Split the plan into cached outcomes (by position) and the jobs still to run."""
+    """Split the plan into cached outcomes (by position), the jobs still to run, and why the
+    entries found damaged were discarded (by position)."""
     done: dict[int, JobOutcome] = {}
     todo = []
+    damaged: dict[int, str] = {}
     for i, (prep, job, jobdir) in enumerate(plan):
-        cached = load_cached(jobdir, job, prep.truth.index) if Path(jobdir).exists() else None
+        # without waiting: a job another run is computing goes to a worker, which waits for it
+        with cache.job_lock(jobdir, blocking=False) as held:
+            if not held:
+                todo.append(i)
+                continue
+            cached, damage = read_cached(jobdir, job, prep.truth.index)
+            if damage is not None:
+                _say(cache.damage_line(jobdir, job.describe(), damage))
+                cache.discard(jobdir)
+                damaged[i] = damage
         if cached is not None and not should_retry(cached):
             done[i] = cached
         else:
             todo.append(i)
-    return done, todo
+    return done, todo, damaged
 
 
 def run_serial(plan, *, should_retry, time_budget, isolate, device, progress: bool = True,
@@ -52,21 +76,25 @@ def run_serial(plan, *, should_retry, time_budget, isolate, device, progress: bo
     bar = tqdm(total=len(plan), desc="jobs", unit="job", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     for prep, job, jobdir in plan:
         bar.set_postfix_str(job.describe(), refresh=True)
-        cached = load_cached(jobdir, job, prep.truth.index) if Path(jobdir).exists() else None
-        if cached is not None and not should_retry(cached):
-            outcomes.append(cached)
-        else:
-            outcomes.append(run_job(job, prep, jobdir, time_budget=time_budget, isolate=isolate, device=device,
-                                    memory_budget_mb=memory_budget_mb))
+
+        def waiting(holder: str, job=job) -> None:  # another run computes this job: say so while waiting
+            bar.set_postfix_str(f"waiting for {job.describe()} (another run{', pid ' + holder if holder else ''})",
+                                refresh=True)
+
+        outcomes.append(obtain(job, prep, jobdir, should_retry=should_retry, report=_say, waiting=waiting,
+                               time_budget=time_budget, isolate=isolate, device=device,
+                               memory_budget_mb=memory_budget_mb))
         bar.update(1)
     bar.close()
     return outcomes
 
 
-def _dask_task(job, prep, jobdir: str, time_budget, isolate, device, memory_budget_mb) -> JobOutcome:
-    """What a Dask worker runs: the same runner call as the serial executor."""
-    return run_job(job, prep, Path(jobdir), time_budget=time_budget, isolate=isolate, device=device,
-                   memory_budget_mb=memory_budget_mb)
+def _dask_task(job, prep, jobdir: str, time_budget, isolate, device, memory_budget_mb,
+               should_retry=None) -> JobOutcome:
+    """What a Dask worker runs: the serial executor's read-or-compute, under the job's lock (the
+    entry may have been finished by another run since this process looked)."""
+    return obtain(job, prep, Path(jobdir), should_retry=should_retry or (lambda cached: False), time_budget=time_budget,
+                  isolate=isolate, device=device, memory_budget_mb=memory_budget_mb)
 
 
 def dask_client(scheduler: str | None = None, n_workers: int | None = None, processes: bool = True,
@@ -112,7 +140,7 @@ def run_dask(plan, *, should_retry, time_budget, isolate, device, progress: bool
     """
     from tqdm.auto import tqdm
 
-    done, todo = _pending(plan, should_retry)
+    done, todo, damaged = _pending(plan, should_retry)
     bar = tqdm(total=len(plan), desc="jobs (dask)", unit="job", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
     bar.update(len(done))
@@ -130,12 +158,14 @@ def run_dask(plan, *, should_retry, time_budget, isolate, device, progress: bool
                 if id(prep) not in scattered:
                     scattered[id(prep)] = client.scatter(prep, broadcast=False, hash=False)
                 fut = client.submit(_dask_task, job, scattered[id(prep)], str(jobdir), time_budget, isolate, device,
-                                    memory_budget_mb, key=f"job-{Path(jobdir).name}-{i}", pure=False)
+                                    memory_budget_mb, should_retry, key=f"job-{Path(jobdir).name}-{i}", pure=False)
                 futures[fut] = i
             for fut in as_completed(futures):
                 i = futures[fut]
                 try:
                     done[i] = fut.result()
+                    if i in damaged:  # found and discarded here, before the worker computed it again
+                        done[i].cache_damage = damaged[i]
                 except Exception as exc:  # noqa: BLE001 - a lost worker must not lose the other jobs
                     # not written to the cache: the job did not fail, its worker did; the next run retries it
                     done[i] = JobOutcome(plan[i][1], "failed",

@@ -4,6 +4,11 @@ A job is (dataset, method, parameters, split, seed). Its cache entry is a folder
 hashed from everything that can change its output: the data fingerprint, the method's name,
 parameters, source file and wrapped package version, the split's genes, the seed and the
 quick flag. A folder with ``job.json`` is a finished job; ``failure.json`` a recorded failure.
+
+Each record carries checksums of the entry's files and of itself; an entry that is truncated,
+unreadable or fails them is reported in one line, discarded and computed again. Reading or
+computing a job holds its lock, so runs that share a cache wait for each other's jobs instead
+of breaking them (benchmark/cache.py).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import quality
+from . import cache, quality
 from .errors import JobTimeout
 from .order import ORDER_VERSION, restore_order
 from .prepare import PreparedData
@@ -86,6 +91,8 @@ class JobOutcome:
     gpu_peak_memory_mb: float | None = None  # torch.cuda.max_memory_allocated, when the job used CUDA
     #: quality flags of a finished job (benchmark/quality.py): ``{"flag": name, "detail": text}``
     flags: list[dict[str, str]] = field(default_factory=list)
+    #: why the job's cache entry was found damaged and discarded before this outcome was computed
+    cache_damage: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -180,6 +187,10 @@ def _execute(job: Job, prep: PreparedData, workdir: Path, time_budget: float | N
 
 
 def _write_json(path: Path, obj: dict) -> None:
+    """Write a record atomically; a failure record gets its checksum here (a result record is
+    sealed by the caller, which knows its data files)."""
+    if path.name == FAILURE_FILE and cache.CHECKSUM_KEY not in obj:
+        obj = cache.seal(obj, path.parent)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(obj, indent=1, default=str))
     os.replace(tmp, path)
@@ -187,12 +198,13 @@ def _write_json(path: Path, obj: dict) -> None:
 
 def _child_main(job, prep, tmpdir: Path, time_budget, device) -> None:  # runs in the forked process
     os.setpgrp()  # own process group, so a timeout kills the method's workers too
+    cache.forget_locks_after_fork()  # the job's lock is the parent's: it must not outlive the parent
     log = os.open(tmpdir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
     try:
         record = _execute(job, prep, tmpdir, time_budget, device)
-        _write_json(tmpdir / RESULT_FILE, record)
+        _write_json(tmpdir / RESULT_FILE, cache.seal(record, tmpdir, [PREDICTION_FILE]))
         code = 0
     except BaseException as exc:  # noqa: BLE001 - every failure is recorded
         _write_json(tmpdir / FAILURE_FILE, _failure_record(job, "failed", exc))
@@ -219,26 +231,132 @@ def _log_tail(path: Path, n: int = 20) -> str:
         return ""
 
 
-def load_cached(jobdir: Path, job: Job, cell_index: pd.Index) -> JobOutcome | None:
-    """A finished (or failed) job from the cache, or ``None``."""
-    res = jobdir / RESULT_FILE
-    if res.is_file():
-        rec = json.loads(res.read_text())
-        values = np.load(jobdir / PREDICTION_FILE)
-        if job.split.cells is not None:  # cell-split protocol: the job predicted its fold's cells only
-            cell_index = pd.Index(job.split.cells)
-        pred = pd.DataFrame(values, index=cell_index, columns=rec["target_genes"])
-        conf = None if rec.get("confidence") is None else pd.Series(rec["confidence"], index=rec["target_genes"])
-        return JobOutcome(job, "ok", True, rec["runtime_s"], rec["peak_memory_mb"], None, pred, conf,
-                          rec.get("info", {}), jobdir.name, rec.get("gpu_peak_memory_mb"),
-                          quality.record_flags(rec, pred, job.method))  # older job.json: computed now
-    fail = jobdir / FAILURE_FILE
-    if fail.is_file():
-        rec = json.loads(fail.read_text())
-        return JobOutcome(job, rec["status"], True, rec.get("runtime_s"), rec.get("peak_memory_mb"), rec["error"],
-                          key=jobdir.name, info={"time_budget": rec.get("time_budget"),
-                                                 "memory_budget_mb": rec.get("memory_budget_mb")})
+_RESULT_FIELDS = ("status", "target_genes", "runtime_s", "peak_memory_mb")
+_FAILURE_FIELDS = ("status", "error")
+
+
+def _read_record(path: Path, needed: tuple[str, ...]) -> dict[str, Any]:
+    """A record file parsed and checked for its fields; raises ``_Damaged`` with the reason."""
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise _Damaged(f"{path.name} is not readable JSON ({cache.one_line(exc)})") from None
+    if not isinstance(rec, dict):
+        raise _Damaged(f"{path.name} holds a {type(rec).__name__}, not a record")
+    missing = [k for k in needed if k not in rec]
+    if missing:
+        raise _Damaged(f"{path.name} lacks {', '.join(missing)}")
+    why = cache.verify(rec, path.parent)
+    if why:
+        raise _Damaged(why)
+    return rec
+
+
+class _Damaged(Exception):
+    """A cache entry that cannot be trusted; the message says why, in one line."""
+
+
+def read_cached(jobdir: Path, job: Job, cell_index: pd.Index) -> tuple[JobOutcome | None, str | None]:
+    """Read a cache entry without changing it: ``(outcome, None)`` for a sound entry, ``(None,
+    reason)`` for a damaged one, ``(None, None)`` when there is none.
+
+    Damaged: a record that does not parse or lacks its fields, a file that fails its checksum,
+    a prediction that does not load or has the wrong shape, or a folder with neither record. An
+    entry written before checksums existed is trusted if it loads.
+    """
+    jobdir = Path(jobdir)
+    try:
+        if not jobdir.exists() and not jobdir.is_symlink():
+            return None, None
+        if not jobdir.is_dir():
+            raise _Damaged("it is not a folder")
+        res = jobdir / RESULT_FILE
+        fail = jobdir / FAILURE_FILE
+        if res.exists():
+            rec = _read_record(res, _RESULT_FIELDS)
+            if job.split.cells is not None:  # cell-split protocol: the job predicted its fold's cells only
+                cell_index = pd.Index(job.split.cells)
+            genes = rec["target_genes"]
+            if not isinstance(genes, list):
+                raise _Damaged(f"{RESULT_FILE} has malformed target_genes")
+            try:
+                values = np.load(jobdir / PREDICTION_FILE)
+            except Exception as exc:  # noqa: BLE001 - whatever np.load makes of a bad file, the entry is damaged
+                raise _Damaged(f"{PREDICTION_FILE} does not load ({cache.one_line(exc)})") from None
+            if values.shape != (len(cell_index), len(genes)):
+                raise _Damaged(f"{PREDICTION_FILE} has shape {values.shape}, expected "
+                               f"{(len(cell_index), len(genes))}")
+            pred = pd.DataFrame(values, index=cell_index, columns=genes)
+            conf = None if rec.get("confidence") is None else pd.Series(rec["confidence"], index=genes)
+            return JobOutcome(job, "ok", True, rec["runtime_s"], rec["peak_memory_mb"], None, pred, conf,
+                              rec.get("info", {}), jobdir.name, rec.get("gpu_peak_memory_mb"),
+                              quality.record_flags(rec, pred, job.method)), None  # older job.json: computed now
+        if fail.exists():
+            rec = _read_record(fail, _FAILURE_FIELDS)
+            return JobOutcome(job, rec["status"], True, rec.get("runtime_s"), rec.get("peak_memory_mb"),
+                              rec["error"], key=jobdir.name,
+                              info={"time_budget": rec.get("time_budget"),
+                                    "memory_budget_mb": rec.get("memory_budget_mb")}), None
+        raise _Damaged(f"it holds neither {RESULT_FILE} nor {FAILURE_FILE}")
+    except _Damaged as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - e.g. a record whose values have the wrong types
+        return None, f"it cannot be read ({cache.one_line(exc)})"
+
+
+def _report(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def load_cached(jobdir: Path, job: Job, cell_index: pd.Index, *, report=_report) -> JobOutcome | None:
+    """A finished (or failed) job from the cache, or ``None``.
+
+    A damaged entry is ``None`` too: ``report`` (default: stderr) gets one line naming it and
+    why, and the entry is removed, so the job is computed again. The removal holds the job's
+    lock, and the entry is read once more under it first: what looked damaged may have been
+    another run replacing it.
+    """
+    outcome, damage = read_cached(jobdir, job, cell_index)
+    if damage is None:
+        return outcome
+    with cache.job_lock(jobdir):
+        outcome, damage = read_cached(jobdir, job, cell_index)
+        if damage is None:
+            return outcome
+        report(cache.damage_line(jobdir, job.describe(), damage))
+        cache.discard(jobdir)
     return None
+
+
+def obtain(job: Job, prep: PreparedData, jobdir: Path, *, should_retry=lambda cached: False,
+           report=_report, waiting=None, **run_options) -> JobOutcome:
+    """The job's outcome: its cache entry when that is sound and ``should_retry`` keeps it, else
+    computed now by :func:`run_job` (``run_options`` are its keywords).
+
+    Everything happens under the job's lock. If another run is computing the job, this waits
+    for it (calling ``waiting(holder)`` first, holder being "pid host") and then reads its
+    entry, so a job shared by two runs is computed once. A damaged entry is reported through
+    ``report`` (one line), discarded and recomputed; the outcome's ``cache_damage`` says why.
+    """
+    with cache.job_lock(jobdir, blocking=False) as held:
+        if held:
+            return _obtain_locked(job, prep, jobdir, should_retry, report, run_options)
+    if waiting is not None:
+        waiting(cache.lock_holder(jobdir))
+    with cache.job_lock(jobdir):
+        return _obtain_locked(job, prep, jobdir, should_retry, report, run_options)
+
+
+def _obtain_locked(job, prep, jobdir, should_retry, report, run_options) -> JobOutcome:
+    outcome, damage = read_cached(jobdir, job, prep.truth.index)
+    if damage is not None:
+        report(cache.damage_line(jobdir, job.describe(), damage))
+        cache.discard(jobdir)
+    elif outcome is not None and not should_retry(outcome):
+        return outcome
+    outcome = run_job(job, prep, jobdir, **run_options)
+    outcome.cache_damage = damage
+    return outcome
 
 
 def warm_imports(method_names: list[str] = (), device: str = "cpu") -> None:
@@ -275,7 +393,10 @@ def run_job(
     device: str = "cpu",
     memory_budget_mb: float | None = None,
 ) -> JobOutcome:
-    """Run ``job`` and store its outcome in ``jobdir`` (which must not hold a finished job).
+    """Run ``job`` and store its outcome in ``jobdir``, replacing whatever entry is there.
+
+    The job's lock is held throughout (benchmark/cache.py): a run that reaches the same job
+    meanwhile waits, and the temporary folder this writes in is never removed under it.
 
     With ``isolate`` (the default) the method runs in a forked process: a crash, a memory
     blow-up or a time-out kills only that process and is recorded as a failure. Without it
@@ -288,11 +409,15 @@ def run_job(
     (``RLIMIT_AS``) is not used because torch and CUDA reserve far more address space than they use.
     """
     jobdir = Path(jobdir)
-    if jobdir.exists():
-        shutil.rmtree(jobdir)
-    if jobdir.parent.is_dir():  # debris of an attempt that was killed mid-job
-        for stale in jobdir.parent.glob(jobdir.name + ".tmp*"):
-            shutil.rmtree(stale, ignore_errors=True)
+    with cache.job_lock(jobdir):  # one process computes a job at a time; re-entrant for obtain()
+        return _run_job_locked(job, prep, jobdir, time_budget, isolate, device, memory_budget_mb)
+
+
+def _run_job_locked(job, prep, jobdir: Path, time_budget, isolate, device, memory_budget_mb) -> JobOutcome:
+    """:func:`run_job`'s work, with the job's lock held."""
+    cache.discard(jobdir)
+    # debris of an attempt that was killed mid-job; a folder whose process is alive is not ours to remove
+    cache.remove_stale_tmpdirs(jobdir)
     tmpdir = jobdir.with_name(jobdir.name + f".tmp{os.getpid()}")
     tmpdir.mkdir(parents=True)
     t0 = time.perf_counter()
@@ -326,8 +451,11 @@ def run_job(
     else:
         _run_inline(job, prep, tmpdir, time_budget, device, t0)
     os.replace(tmpdir, jobdir)
-    outcome = load_cached(jobdir, job, prep.truth.index)
-    assert outcome is not None
+    outcome, damage = read_cached(jobdir, job, prep.truth.index)
+    if outcome is None:  # what was just written does not read back: a failing disk, not the method
+        cache.discard(jobdir)
+        return JobOutcome(job, "failed", error=f"the job's cache entry does not read back: {damage}",
+                          runtime_s=time.perf_counter() - t0, key=jobdir.name)
     outcome.from_cache = False
     return outcome
 
@@ -376,7 +504,7 @@ def _run_inline(job, prep, tmpdir: Path, time_budget, device, t0) -> None:
         signal.setitimer(signal.ITIMER_REAL, time_budget)
     try:
         record = _execute(job, prep, tmpdir, time_budget, device)
-        _write_json(tmpdir / RESULT_FILE, record)
+        _write_json(tmpdir / RESULT_FILE, cache.seal(record, tmpdir, [PREDICTION_FILE]))
     except JobTimeout as exc:
         _write_json(tmpdir / FAILURE_FILE, _failure_record(job, "timeout", str(exc), runtime_s=time.perf_counter() - t0,
                                                            time_budget=time_budget))
