@@ -249,11 +249,24 @@ def load_and_validate(cfg: RunConfig, data: list[PairedData] = ()) -> list[tuple
         if cfg.hvg is not None:  # chosen on the reference only, before any split
             from .datasets.hvg import select_hvg
 
-            genes = select_hvg(data.reference, genes, cfg.hvg)
+            genes = select_hvg(data.reference, genes, cfg.hvg, values=data.reference_values)
             if len(genes) < min_shared:
                 raise InputError(f"--hvg {cfg.hvg} leaves {len(genes)} genes, fewer than the protocol needs ({min_shared})")
         out.append((data, genes))
     return out
+
+
+def _not_applicable(prep: PreparedData, method: str) -> str:
+    """Why ``method`` does not apply to ``prep``'s data ("" if it does): a method that models raw
+    counts (``MethodInfo.needs_counts``) on values that are not counts (docs/datasets.md)."""
+    from .datasets.base import is_raw_counts
+
+    cls = get_method_class(method)
+    sv, rv = prep.data.spatial_values, prep.data.reference_values
+    if cls.info.needs_counts and not (is_raw_counts(sv) and is_raw_counts(rv)):
+        return (f"not applicable: {cls.info.name} models raw counts, and dataset {prep.name!r} holds {sv} values "
+                f"(spatial) and {rv} values (reference)")
+    return ""
 
 
 def _tuned_methods(cfg: RunConfig, methods: list[str]) -> list[str]:
@@ -313,7 +326,11 @@ def run_benchmark(cfg: RunConfig, data: list[PairedData] = (), *, progress: bool
                     key = job.key(prep.fingerprint, fingerprints[m])
                     plan.append((prep, job, cache_dir / prep.name / job.method / key))
 
-    outcomes = _run_plan(plan, cfg, progress)
+    inapplicable = {(prep.name, job.method): _not_applicable(prep, job.method) for prep, job, _ in plan}
+    outcomes = _run_plan([p for p in plan if not inapplicable[(p[0].name, p[1].method)]], cfg, progress)
+    # a method that models counts on data that are not counts: a status with the reason, not a run
+    outcomes += [JobOutcome(job, "not_applicable", error=inapplicable[(prep.name, job.method)])
+                 for prep, job, _ in plan if inapplicable[(prep.name, job.method)]]
     rows = _score(cfg, preps, outcomes)
     provenance = {
         "suite_version": __version__,
@@ -387,7 +404,8 @@ def _score(cfg: RunConfig, preps: list[PreparedData], outcomes: list[JobOutcome]
 
     space = cfg.scoring_space
     by_prep = {p.name: p for p in preps}
-    skip = {(o.job.dataset, o.job.method): space_skip_reason(space, cfg.preprocessing, get_method_class(o.job.method))
+    skip = {(o.job.dataset, o.job.method): space_skip_reason(space, cfg.preprocessing, get_method_class(o.job.method),
+                                                             by_prep[o.job.dataset].data.spatial_values)
             for o in outcomes}
     # predictions in the scoring space, per job: each job's task had its own size factors (its training
     # genes, its cells), so this comes before the cell folds are joined; clusters use them as returned

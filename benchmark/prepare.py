@@ -22,6 +22,20 @@ def _dense(x) -> np.ndarray:
     return x.toarray() if sp.issparse(x) else np.asarray(x)
 
 
+def _as_given(x):
+    """The pass-through "preprocessing" of values that are not counts: a float32 copy."""
+    return x.astype(np.float32, copy=True) if sp.issparse(x) else np.array(x, dtype=np.float32)
+
+
+def normalizer_for(kind: str, preprocessing: str):
+    """The run's count preprocessing for values of ``kind`` that may be normalised (``counts``,
+    ``normalized``), else the pass-through: log-normalised values, intensities or ranks are
+    never normalised or logged again (docs/datasets.md, "Data that are not counts")."""
+    from .datasets.base import is_normalizable
+
+    return get_preprocessing(preprocessing) if is_normalizable(kind) else _as_given
+
+
 def _fingerprint(data: PairedData, shared: list[str], preprocessing: str) -> str:
     h = hashlib.sha256()
     for adata in (data.spatial, data.reference):
@@ -36,6 +50,8 @@ def _fingerprint(data: PairedData, shared: list[str], preprocessing: str) -> str
             h.update(np.ascontiguousarray(x).tobytes())
     h.update("\x02".join(shared).encode())
     h.update(preprocessing.encode())
+    if (data.spatial_values, data.reference_values) != ("counts", "counts"):  # absent for counts: old keys stay
+        h.update(f"{data.spatial_values}/{data.reference_values}".encode())
     if data.gene_embeddings is not None:
         h.update(pd.util.hash_pandas_object(data.gene_embeddings, index=True).to_numpy().tobytes())
     return h.hexdigest()[:16]
@@ -109,7 +125,7 @@ class PreparedData:
         files (often sorted by cell type) carries no information; the runner restores the file
         order of the prediction.
         """
-        normalize = get_preprocessing(self.preprocessing)
+        normalize = normalizer_for(self.data.spatial_values, self.preprocessing)
         train = list(split.train_genes)
         cells = self.cells_of(split)
         if shuffle:
@@ -137,6 +153,8 @@ class PreparedData:
             workdir=Path(workdir),
             time_budget=time_budget,
             preprocessing=self.preprocessing,
+            spatial_values=self.data.spatial_values,
+            reference_values=self.data.reference_values,
             quick=quick,
             device=device,
             gene_embeddings=None if emb is None else emb.copy(),
@@ -149,9 +167,11 @@ def prepare(data: PairedData, shared: list[str], preprocessing: str = "spage") -
     The truth is the spatial data normalised over all ``shared`` genes (with ``--hvg``, the
     selected genes); each task's spatial ``X`` is normalised over its training genes only
     (:meth:`PreparedData.make_task`), whatever the scheme, so no hidden gene shapes a method's
-    input. The reference is normalised over all its genes.
+    input. The reference is normalised over all its genes. Values that are not counts
+    (``PairedData.spatial_values`` / ``reference_values``: log-normalised, intensities, ranks) are
+    passed as given on their side, never normalised or logged again.
     """
-    normalize = get_preprocessing(preprocessing)
+    normalize = normalizer_for(data.spatial_values, preprocessing)
     truth = pd.DataFrame(
         _dense(normalize(data.spatial[:, shared].X)).astype(np.float64),
         index=pd.Index(data.spatial.obs_names),
@@ -160,7 +180,7 @@ def prepare(data: PairedData, shared: list[str], preprocessing: str = "spage") -
     ref = data.reference
     counts = ref.X.copy() if sp.issparse(ref.X) else np.array(ref.X, dtype=np.float32)
     reference = ad.AnnData(
-        X=normalize(counts),
+        X=normalizer_for(data.reference_values, preprocessing)(counts),
         obs=ref.obs.copy(),
         var=pd.DataFrame(index=ref.var_names.copy()),
         layers={COUNTS_LAYER: counts},

@@ -68,7 +68,7 @@ def truth_in_space(prep: "PreparedData", space: str) -> pd.DataFrame:
     return pd.DataFrame(x.astype(np.float64), index=prep.truth.index, columns=prep.shared)
 
 
-def space_skip_reason(space: str, preprocessing: str, method_cls) -> str:
+def space_skip_reason(space: str, preprocessing: str, method_cls, spatial_values: str = "counts") -> str:
     """Why a method's predictions cannot be scored in ``space`` ("" if they can).
 
     In ``normalized`` every prediction is scored as returned. In ``counts`` a prediction must be
@@ -82,6 +82,8 @@ def space_skip_reason(space: str, preprocessing: str, method_cls) -> str:
     check_scoring_space(space)
     if space == "normalized":
         return ""
+    if spatial_values != "counts":
+        return f"the spatial data hold {spatial_values} values, not counts"
     why = no_counts_inverse_reason(preprocessing)
     if why:
         return why

@@ -54,6 +54,11 @@ class ImputationTask:
     workdir: Path = field(default_factory=lambda: Path("."))
     time_budget: float | None = None
     preprocessing: str = "spage"
+    #: what the source X held on each side (datasets/base.py VALUE_KINDS): only "counts" and
+    #: "normalized" were normalised by ``preprocessing``; other kinds reach ``X`` as given, and
+    #: ``layers["counts"]`` then holds those values, not counts
+    spatial_values: str = "counts"
+    reference_values: str = "counts"
     quick: bool = False
     device: str = "cpu"
     gene_embeddings: pd.DataFrame | None = None

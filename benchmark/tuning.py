@@ -82,20 +82,21 @@ def candidate_configs(method_cls, params: dict[str, Any], budget: int, seed: int
 def _subtask(task: ImputationTask, train: list[str], target: list[str], workdir: Path) -> ImputationTask:
     """The task of an inner split: the outer task's spatial cells on ``train`` genes, renormalised
     over those genes only (as :meth:`PreparedData.make_task` normalises over training genes)."""
-    from .datasets.preprocessing import get_preprocessing
+    from .prepare import normalizer_for
 
     sp = task.spatial
     cols = [sp.var_names.get_loc(g) for g in train]
     counts = sp.layers[COUNTS_LAYER][:, cols]
     counts = counts.copy() if hasattr(counts, "tocsr") else np.array(counts)
-    spatial = ad.AnnData(X=get_preprocessing(task.preprocessing)(counts), obs=pd.DataFrame(index=sp.obs_names.copy()),
+    spatial = ad.AnnData(X=normalizer_for(task.spatial_values, task.preprocessing)(counts), obs=pd.DataFrame(index=sp.obs_names.copy()),
                          var=pd.DataFrame(index=pd.Index(train)), layers={COUNTS_LAYER: counts})
     if "spatial" in sp.obsm:
         spatial.obsm["spatial"] = np.array(sp.obsm["spatial"])
     workdir.mkdir(parents=True, exist_ok=True)
     return ImputationTask(spatial=spatial, reference=task.reference.copy(), target_genes=list(target),
                           seed=task.seed, workdir=workdir, time_budget=task.time_budget,
-                          preprocessing=task.preprocessing, quick=task.quick, device=task.device,
+                          preprocessing=task.preprocessing, spatial_values=task.spatial_values,
+                          reference_values=task.reference_values, quick=task.quick, device=task.device,
                           gene_embeddings=None if task.gene_embeddings is None else task.gene_embeddings.copy())
 
 

@@ -27,10 +27,13 @@ import scipy.sparse as sp
 from benchmark.errors import InputError
 
 
-def select_hvg(reference: ad.AnnData, genes: list[str], n: int, n_bins: int = 20) -> list[str]:
-    """The ``n`` most variable of ``genes`` on ``reference`` (raw counts), in the order of ``genes``.
+def select_hvg(reference: ad.AnnData, genes: list[str], n: int, n_bins: int = 20, values: str = "counts") -> list[str]:
+    """The ``n`` most variable of ``genes`` on ``reference``, in the order of ``genes``.
 
-    If ``n`` is at least ``len(genes)`` all genes are kept.
+    If ``n`` is at least ``len(genes)`` all genes are kept. ``values`` says what the reference
+    ``X`` holds (datasets/base.py ``VALUE_KINDS``): counts are normalised and logged first (step 1);
+    log-normalised values skip step 1; intensities and ranks are used as given (``expm1`` of the
+    step-1 matrix is replaced by the values themselves).
     """
     if n < 2:
         raise InputError(f"--hvg must be at least 2 (got {n})")
@@ -44,8 +47,12 @@ def select_hvg(reference: ad.AnnData, genes: list[str], n: int, n_bins: int = 20
     cols = reference.var_names.get_indexer(genes)
     sub = x[:, cols]
     sub = sub.toarray() if sp.issparse(sub) else np.asarray(sub, dtype=np.float64)
-    lognorm = np.log1p(sub * scale[:, None])
-    y = np.expm1(lognorm)
+    if values in ("counts", "normalized"):
+        y = np.expm1(np.log1p(sub * scale[:, None]))
+    elif values == "lognorm":  # already normalised and logged: do not do it twice
+        y = np.expm1(np.asarray(sub, dtype=np.float64))
+    else:  # intensities, ranks: their own scale
+        y = np.asarray(sub, dtype=np.float64)
     mean = y.mean(axis=0)
     var = y.var(axis=0, ddof=1) if y.shape[0] > 1 else np.zeros_like(mean)
     mean_safe = np.where(mean == 0, 1e-12, mean)

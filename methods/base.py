@@ -73,6 +73,11 @@ class MethodInfo:
         What running the method with its authors' settings costs, where that keeps it out of a
         reference run on a CPU (e.g. hours per fold); the leaderboard shows it for a method
         that has no row there.
+    needs_counts
+        The method models raw counts (reads ``layers["counts"]`` as molecule counts: a count
+        likelihood, NMF of counts, ...). On a dataset whose values are not counts (log-normalised,
+        intensities, ranks; ``PairedData.spatial_values`` / ``reference_values``) its jobs are
+        recorded with status ``not_applicable`` and the reason, instead of running on a surrogate.
     expected_flags
         Quality flags (:mod:`benchmark.quality`) that this method raises by design and that
         therefore say nothing about a failure, e.g. ``("constant_prediction",)`` for the
@@ -97,6 +102,7 @@ class MethodInfo:
     known_unavailable: str = ""
     cost_note: str = ""
     expected_flags: tuple[str, ...] = ()
+    needs_counts: bool = False
 
 
 class Method:

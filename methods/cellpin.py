@@ -94,6 +94,7 @@ class CellPinMethod(Method):
 
     info = MethodInfo(
         name="cellpin",
+        needs_counts=True,  # models molecule counts (layers["counts"]); not applicable to other values
         summary="CellPin: panel-encoder VAE distilled onto a full-gene VAE of the reference; decodes every gene.",
         paper_url="https://pypi.org/project/cellpin/",
         code_url="https://pypi.org/project/cellpin/",

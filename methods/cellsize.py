@@ -48,6 +48,7 @@ class CellSizeControl(Method):
 
     info = MethodInfo(
         name="cellsize",
+        needs_counts=True,  # models molecule counts (layers["counts"]); not applicable to other values
         summary="Control: each gene's reference share of the training-gene counts times the cell's training-gene total.",
         control=True,
         # constant per gene under spage and tangram, by design: those schemes divide the cell size out

@@ -85,6 +85,7 @@ class GimviMethod(Method):
 
     info = MethodInfo(
         name="gimvi",
+        needs_counts=True,  # models molecule counts (layers["counts"]); not applicable to other values
         summary="gimVI (scvi-tools): joint VAE of reference and spatial counts; decode target genes for spatial cells.",
         paper_url="https://arxiv.org/abs/1905.02269",
         code_url="https://github.com/scverse/scvi-tools",

@@ -89,6 +89,7 @@ class LigerKnn(Method):
 
     info = MethodInfo(
         name="liger",
+        needs_counts=True,  # models molecule counts (layers["counts"]); not applicable to other values
         summary="LIGER iNMF + quantile alignment (pyliger), then imputeKNN: weighted kNN of reference counts.",
         paper_url="https://doi.org/10.1016/j.cell.2019.05.006",
         code_url="https://github.com/welch-lab/pyliger (imputeKNN: https://github.com/welch-lab/liger)",

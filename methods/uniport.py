@@ -120,6 +120,7 @@ class UniportMethod(Method):
 
     info = MethodInfo(
         name="uniport",
+        needs_counts=True,  # models molecule counts (layers["counts"]); not applicable to other values
         summary="uniPort: OT-aligned coupled VAE of spatial and reference data; the reference decoder imputes genes.",
         paper_url="https://doi.org/10.1038/s41467-022-35094-8",
         code_url="https://github.com/caokai1073/uniPort",
