@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--hvg", type=int, metavar="N",
                    help="keep the N most highly variable shared genes, chosen on the reference before any split "
                    "(scanpy 'seurat' flavour; the paper used 2000 for its large panels; default: all genes)")
+    g.add_argument("--keep-control-probes", action="store_true", default=None,
+                   help="keep negative-control probes (Blank-*, NegPrb*, NegControl*) in the gene cross-validation "
+                   "(default: they are left out; docs/datasets.md)")
     g.add_argument("--no-cluster", action="store_true", default=None, help="skip the Leiden cluster metrics")
     g.add_argument("--cluster-resolution", type=float, help="Leiden resolution (default: 1.0)")
     g.add_argument("--cluster-neighbors", type=int, help="neighbours of the kNN graph (default: 15)")

@@ -86,6 +86,8 @@ class RunConfig:
     dask_workers: int | None = None
     #: also run every method that declares a search space tuned (rows ``<method>+tuned``):
     #: ``tune_budget`` configurations chosen by ``tune_folds``-fold inner gene CV (benchmark/tuning.py)
+    #: keep negative-control probes (Blank-*, NegPrb*, NegControl*) in the gene CV
+    keep_control_probes: bool = False
     tune: bool = False
     tune_budget: int = 4
     tune_folds: int = 3
@@ -236,8 +238,7 @@ def load_and_validate(cfg: RunConfig, data: list[PairedData] = ()) -> list[tuple
             data = harmonize_gene_case(data)
         genes = validate_pair(data, min_shared=min_shared, need_labels=cfg.cluster and data.label_key is not None)
         # negative-control probes measure background, not a gene: out of the gene CV unless kept
-        # (RunConfig has no keep_control_probes field yet; getattr keeps this working until it has)
-        keep = bool(getattr(cfg, "keep_control_probes", False))
+        keep = cfg.keep_control_probes
         genes, probes = split_control_probes(genes, keep=keep)
         if probes:
             from dataclasses import replace

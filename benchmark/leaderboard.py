@@ -164,7 +164,9 @@ def _cli_command(run: dict[str, Any]) -> str:
     if named:
         parts += ["--datasets", *named]
     for u in cfg.get("user_data") or []:
-        parts += ["--spatial", str(u["spatial"]), "--reference", str(u["reference"])]
+        parts += ["--spatial", str(u["spatial"])]
+        if u.get("reference"):  # without one the spatial file is self-paired
+            parts += ["--reference", str(u["reference"])]
         for key, flag in (("name", "--name"), ("label_key", "--label-key"), ("spatial_key", "--spatial-key"),
                           ("layer", "--layer"), ("embeddings", "--embeddings")):
             if u.get(key):
@@ -190,6 +192,8 @@ def _cli_command(run: dict[str, Any]) -> str:
         parts += ["--folds", str(cfg["n_folds"])]
     if cfg.get("preprocessing", "spage") != "spage":
         parts += ["--preprocessing", cfg["preprocessing"]]
+    if cfg.get("keep_control_probes"):
+        parts.append("--keep-control-probes")
     if cfg.get("scoring_space", "normalized") != "normalized":
         parts += ["--scoring-space", cfg["scoring_space"]]
     if cfg.get("cluster") is False:

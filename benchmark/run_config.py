@@ -154,6 +154,7 @@ FIELDS: dict[str, Validator] = {
     "preprocessing": _choice(*PREPROCESSING),
     "scoring_space": _choice(*SCORING_SPACES),
     "hvg": _optional(_int(2)),
+    "keep_control_probes": _bool,
     "cluster": _bool,
     "cluster_resolution": _float(0.0),
     "cluster_neighbors": _int(1),
@@ -229,7 +230,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 def cli_values(args) -> dict[str, Any]:
     """The run options given explicitly on the command line (the parser's defaults are ``None``)."""
     out: dict[str, Any] = {}
-    simple = ["datasets", "methods", "exclude_methods", "seeds", "quick", "tune", "tune_budget", "tune_folds", "protocol", "folds", "holdout_fraction",
+    simple = ["datasets", "methods", "exclude_methods", "seeds", "quick", "tune", "tune_budget", "tune_folds", "keep_control_probes", "protocol", "folds", "holdout_fraction",
               "repeats", "preprocessing", "scoring_space", "hvg", "cluster_resolution", "cluster_neighbors",
               "cluster_pcs", "harmonize_gene_case", "self_pair_seed", "self_pair_fraction", "verify_data", "out", "cache_dir",
               "data_dir", "time_budget", "retry_failed", "device", "executor", "scheduler", "workers"]
@@ -288,6 +289,7 @@ def to_run_config(values: dict[str, Any]):
     direct = {"datasets": "datasets", "methods": "methods", "exclude_methods": "exclude_methods",
               "params": "method_params", "seeds": "seeds", "quick": "quick", "tune": "tune",
               "tune_budget": "tune_budget", "tune_folds": "tune_folds", "protocol": "protocol",
+              "keep_control_probes": "keep_control_probes",
               "folds": "n_folds", "holdout_fraction": "holdout_fraction",
               "repeats": "repeats", "preprocessing": "preprocessing", "scoring_space": "scoring_space",
               "hvg": "hvg", "cluster": "cluster",

@@ -330,8 +330,12 @@ def test_control_probes_leave_the_gene_cv_by_default(tmp_path):
 
 def test_control_probes_kept_on_request(tmp_path):
     pair, probes = _with_probes()
-    cfg = RunConfig(methods=["mean"], n_folds=3, cluster=False, out=tmp_path / "o")
-    cfg.keep_control_probes = True  # until RunConfig has the field (see docs/datasets.md)
+    from benchmark.cli import build_parser
+    from benchmark.run_config import build_run_config, parse_config, to_run_config
+
+    cfg = RunConfig(methods=["mean"], n_folds=3, cluster=False, out=tmp_path / "o", keep_control_probes=True)
+    assert build_run_config(build_parser().parse_args(["run", "--keep-control-probes"])).keep_control_probes
+    assert to_run_config(parse_config({"keep_control_probes": True})).keep_control_probes
     [(data, genes)] = load_and_validate(cfg, [pair])
     assert set(probes) <= set(genes) and len(genes) == 12
     assert data.meta["control_probes"]["in_gene_cv"] is True
