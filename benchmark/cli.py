@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -144,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run methods in this process (for debugging)")
     g.add_argument("--device", choices=["cpu", "cuda", "auto"], help="device for torch methods (default: cpu)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--full-summary", action="store_true",
+                   help="print every column of the summary (as in summary.csv), not only the primary metrics "
+                   "that fit in 120 columns")
     g.add_argument("--executor", choices=["serial", "dask"],
                    help="run jobs one after another here (serial, default) or as tasks on a Dask cluster "
                    "(a local one unless --scheduler is given); see docs/scaling.md")
@@ -346,7 +350,7 @@ def cmd_scale_merge(args) -> int:
 
 def cmd_run(args) -> int:
     from .harness import run_benchmark
-    from .results import direction_note, format_summary
+    from .results import SUMMARY_WIDTH, direction_note, format_summary
     from .run_config import build_run_config
 
     cfg = build_run_config(args)  # --config file, overridden by the flags given
@@ -354,10 +358,11 @@ def cmd_run(args) -> int:
         raise BenchmarkError("--scheduler and --workers need --executor dask")
     result = run_benchmark(cfg, progress=not args.quiet)
     print()
-    print(format_summary(result.summary))
-    print(f"\n({direction_note()} Means over cells/genes of the assembled {cfg.n_folds}-fold matrix"
-          + (", mean ± sd over seeds" if len(cfg.seeds) > 1 else "") + ".)"
-          if cfg.protocol == "kfold" else f"\n({direction_note()})")
+    print(format_summary(result.summary, full=args.full_summary))
+    note = (f"({direction_note()} Means over cells/genes of the assembled {cfg.n_folds}-fold matrix"
+            + (", mean ± sd over seeds" if len(cfg.seeds) > 1 else "") + ".)"
+            if cfg.protocol == "kfold" else f"({direction_note()})")
+    print("\n" + textwrap.fill(note, width=SUMMARY_WIDTH, break_on_hyphens=False))  # a 120-column terminal
     if result.failures:
         print(f"\n{len(result.failures)} job(s) failed:")
         for f in result.failures:

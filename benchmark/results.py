@@ -125,7 +125,47 @@ def _with_accuracy_score(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(accuracy_score=pd.concat(parts))
 
 
-def format_summary(table: pd.DataFrame) -> str:
+#: the columns the terminal summary shows first, in order of priority: Li et al.'s accuracy score and the
+#: four metrics it ranks, the cell- and gene-level cosine similarity, the cluster ARI, then cost and failures.
+#: Columns are dropped from the end of this list until the table fits the width (failed_jobs always stays).
+PRIMARY_COLUMNS = ["accuracy_score", "gene_pcc", "gene_ssim", "gene_rmse", "gene_js", "cell_css", "gene_css",
+                   "cluster_ari", "time_s", "n_seeds"]
+ALWAYS_SHOWN = ["failed_jobs"]
+SUMMARY_WIDTH = 120
+
+
+def format_summary(table: pd.DataFrame, full: bool = True, width: int = SUMMARY_WIDTH) -> str:
+    """The summary table as text.
+
+    ``full`` prints every column (``summary.csv``'s). Otherwise only :data:`PRIMARY_COLUMNS`
+    present in the table, the lowest in priority dropped until every line fits ``width``
+    characters, then :data:`ALWAYS_SHOWN`; a last line names the columns left out. If even one
+    metric does not fit (very long dataset or method names), the first one is shown anyway.
+    """
+    if table.empty:
+        return "(no results)"
+    if full:
+        return _format_table(table)
+    cols = [c for c in PRIMARY_COLUMNS if c in table.columns]
+    keep = [c for c in ALWAYS_SHOWN if c in table.columns]
+    while True:
+        shown = [c for c in table.columns if c in cols or c in keep or
+                 (c.endswith("_sd") and c[:-3] in cols)]  # the sd is folded into its mean's column
+        text = _format_table(table[shown])
+        if len(cols) <= 1 or max(len(line) for line in text.splitlines()) <= width:
+            break
+        cols = cols[:-1]
+    left = [c for c in table.columns if c not in shown and not (c.endswith("_sd") and c[:-3] in table.columns)]
+    if left:
+        import textwrap
+
+        note = (f"({len(left)} more column{'s' if len(left) > 1 else ''} in summary.csv, or with --full-summary: "
+                + ", ".join(left) + ")")
+        text += "\n" + textwrap.fill(note, width=width, break_on_hyphens=False)
+    return text
+
+
+def _format_table(table: pd.DataFrame) -> str:
     if table.empty:
         return "(no results)"
     shown = table.copy()
@@ -152,4 +192,5 @@ def direction_note() -> str:
             "completeness; lower is better for mse, rmse, js.")
 
 
-__all__ = ["COLUMNS", "to_frame", "write_results", "read_results", "summary_table", "format_summary"]
+__all__ = ["COLUMNS", "PRIMARY_COLUMNS", "to_frame", "write_results", "read_results", "summary_table",
+           "format_summary"]

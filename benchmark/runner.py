@@ -450,7 +450,14 @@ def _run_job_locked(job, prep, jobdir: Path, time_budget, isolate, device, memor
                 runtime_s=time.perf_counter() - t0))
     else:
         _run_inline(job, prep, tmpdir, time_budget, device, t0)
-    os.replace(tmpdir, jobdir)
+    try:
+        os.replace(tmpdir, jobdir)
+    except OSError as exc:  # only without working locks: another process published the job first
+        if not jobdir.is_dir():
+            raise
+        print(f"note: {job.describe()} was finished by another run meanwhile ({cache.one_line(exc)}); "
+              "using its entry", file=sys.stderr)
+        shutil.rmtree(tmpdir, ignore_errors=True)
     outcome, damage = read_cached(jobdir, job, prep.truth.index)
     if outcome is None:  # what was just written does not read back: a failing disk, not the method
         cache.discard(jobdir)
