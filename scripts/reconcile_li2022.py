@@ -183,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="extra method name mapping, e.g. tangram-clusters=Tangram (repeatable)")
     ap.add_argument("--out", default="reconcile_li2022.csv", help="CSV to write (default: ./reconcile_li2022.csv)")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table instead of plain text")
+    ap.add_argument("--ran-only", action="store_true",
+                    help="leave out published methods a run did not score (default: list them with empty 'ours')")
     args = ap.parse_args(argv)
 
     method_map = dict(METHOD_MAP)
@@ -199,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         tables.append(reconcile(published, ours, args.metric, run=str(run_dir), release=args.release,
                                 method_map=method_map))
     table = pd.concat(tables, ignore_index=True)
+    if args.ran_only:
+        table = table[table["method"] != ""].reset_index(drop=True)
     table.insert(2, "metric", args.metric)
     table.to_csv(args.out, index=False)
     if args.markdown:

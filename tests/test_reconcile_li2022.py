@@ -118,6 +118,8 @@ def test_main_reads_a_run_folder(tmp_path, capsys):
     row = table[table["published_method"] == "SpaGE"].iloc[0]
     assert row["spearman"] == pytest.approx(stats.spearmanr(THEIRS, OURS)[0])
     assert "| SpaGE |" in capsys.readouterr().out.replace("  ", " ")
+    assert rec.main([str(run), "--published", str(pub), "--out", str(out), "--ran-only"]) == 0
+    assert list(pd.read_csv(out)["published_method"]) == ["SpaGE"]
 
 
 def test_published_file_is_complete():
