@@ -50,3 +50,18 @@ def installed_method_class(name):
             pytest.fail(f"{name} must be installed in CI: {reason}")
         pytest.skip(reason)
     return cls
+
+
+def require_module(name: str, reason: str):
+    """Import ``name``; if it is missing, skip on a user's clone but fail in CI, which installs
+    the test extra (README's test command), so a broken install cannot pass as a skip."""
+    import importlib
+
+    import pytest
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{name} must be importable in CI ({reason}): {exc}")
+        pytest.skip(f"{reason}: {exc}", allow_module_level=True)

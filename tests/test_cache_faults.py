@@ -27,7 +27,7 @@ from benchmark.harness import RunConfig, run_benchmark
 from benchmark.methods.base import Method, MethodInfo
 from benchmark.task import Prediction
 
-from _helpers import registered
+from _helpers import registered, require_module
 
 DAMAGED = "damaged cache entry"
 
@@ -185,7 +185,7 @@ def test_damaged_failure_record_is_recomputed(tiny_pair, tmp_path, capsys):
 
 
 def test_damaged_entry_under_the_dask_executor(tmp_path, capsys):
-    distributed = pytest.importorskip("distributed", reason="the Dask executor needs dask.distributed")
+    distributed = require_module("distributed", "the Dask executor needs dask.distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=":0") as cluster:
         cfg = RunConfig(datasets=["synthetic-small"], methods=["mean", "knn"], out=tmp_path / "run", n_folds=3,

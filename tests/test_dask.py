@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-distributed = pytest.importorskip("distributed", reason="the Dask executor needs dask.distributed")
+from _helpers import require_module
+
+distributed = require_module("distributed", "the Dask executor needs dask.distributed")
 
 from benchmark.harness import RunConfig, run_benchmark  # noqa: E402
 
