@@ -536,8 +536,14 @@ prediction that is the same in every cell (the `mean` control) scores 0 here, wh
 non-negative data, rates it highly, so read CSS beside the controls. Other columns: gene- and
 cell-level CSS, cell-level PCC, MSE (the whole matrix), ARI of Leiden clusters of the imputed
 cells against known cell types, job time summed over the folds of one seed, and the peak memory
-of one job. Controls (`mean`, `knn`) calibrate the metrics. Ablations and variants are listed
-under their parent, not ranked. A method that failed shows its error instead of a rank.
+of one job. Controls (`mean`, `knn`, `cellsize`) calibrate the metrics. A row `<method>+tuned` is
+the method run with `--tune`: per fold, the best of the same number of configurations for every
+method, chosen by inner cross-validation over the training genes only ([tuning
+parity](docs/protocol.md#tuning-parity---tune)); the row without the suffix is the authors'
+defaults. Ablations and variants are listed under their parent, not ranked. A method that failed
+shows its error instead of a rank; a status `ok (flagged: ...)` marks output that looks like a
+failure (a solver that did not converge, a constant prediction; docs/protocol.md). Cells reach
+every method in a seeded order, not in file order; rows from runs before 2026-12-04 predate that.
 Timings depend on the machine named under each table.
 
 Update this page from a results folder: `python -m benchmark leaderboard RUN_DIR --update-reference`
