@@ -192,7 +192,8 @@ def test_old_jobs_csv_without_flag_columns_renders_as_before(flagged_run, tmp_pa
     with registered(_Unconverged, _Constant):
         back = lbm.collect([old])
     assert (back.tables["tiny"]["flags"] == "").all()
-    assert "flagged" not in lbm.render_markdown(back)
+    rows = [line for line in lbm.render_markdown(back).splitlines() if line.startswith("| ")]
+    assert rows and not [line for line in rows if "flagged" in line]  # no table row carries a flag
 
 
 # -- novoSpaRc: the epsilon it used ----------------------------------------------------------------
