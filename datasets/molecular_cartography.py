@@ -20,7 +20,7 @@ from pathlib import Path
 from . import register_dataset
 from .base import DatasetSpec, PairedData
 from .io import read_anndata
-from .quirks import tile_fields
+from .quirks import separate_fields
 
 FILES = {
     "molecular_cartography_cortex.h5ad": "d7d02faebdff5062fd29a755ae439dad22b7b324add9a2b966acdf7d23787ef8",
@@ -29,8 +29,7 @@ FILES = {
 
 def load_molecular_cartography_cortex(data_dir: Path) -> PairedData:
     spatial = read_anndata(Path(data_dir) / "molecular_cartography_cortex.h5ad", "Molecular Cartography file")
-    spatial.obsm["spatial_field"] = spatial.obsm["spatial"].copy()
-    spatial.obsm["spatial"] = tile_fields(spatial.obsm["spatial_field"], spatial.obs["sample"].to_numpy())
+    separate_fields(spatial, "sample")
     return PairedData(
         name="molecular_cartography_cortex",
         spatial=spatial,

@@ -173,3 +173,14 @@ def tile_fields(coords: np.ndarray, fields: Sequence, *, gap_factor: float = 2.0
         out[mask, 0] = coords[mask, 0] - lows[f][0] + col * step
         out[mask, 1] = coords[mask, 1] - lows[f][1] + row * step
     return out
+
+
+#: ``obsm`` key where :func:`separate_fields` keeps each cell's position within its own field.
+FIELD_COORDS_KEY = "spatial_field"
+
+
+def separate_fields(spatial, field_key: str) -> None:
+    """Keep per-field coordinates in ``obsm["spatial_field"]`` and put the fields side by side in
+    ``obsm["spatial"]`` (:func:`tile_fields`), in place: the one way loaders handle per-field frames."""
+    spatial.obsm[FIELD_COORDS_KEY] = spatial.obsm["spatial"].copy()
+    spatial.obsm["spatial"] = tile_fields(spatial.obsm[FIELD_COORDS_KEY], spatial.obs[field_key].to_numpy())

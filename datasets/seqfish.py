@@ -30,7 +30,7 @@ from pathlib import Path
 from . import register_dataset
 from .base import DatasetSpec, PairedData
 from .io import read_anndata
-from .quirks import mouse_symbol_case, strip_quotes, tile_fields
+from .quirks import mouse_symbol_case, separate_fields, strip_quotes
 
 CORTEX_FILES = {
     "seqfish_cortex_spatial.h5ad": "a5786b6b162642b13465eee1c0f4956109581e7a94cd6f9d51c4742e8511d2e8",
@@ -70,8 +70,7 @@ def load_seqfish_hippocampus(data_dir: Path) -> PairedData:
     data_dir = Path(data_dir)
     spatial = read_anndata(data_dir / "seqfish_hippocampus_shah2016.h5ad", "seqFISH hippocampus (Shah 2016) file")
     _rename_genes(spatial, mouse_symbol_case(strip_quotes(list(spatial.var_names))))
-    spatial.obsm["spatial_field"] = spatial.obsm["spatial"].copy()
-    spatial.obsm["spatial"] = tile_fields(spatial.obsm["spatial_field"], spatial.obs["field"].to_numpy())
+    separate_fields(spatial, "field")
     return PairedData(
         name="seqfish_hippocampus",
         spatial=spatial,
