@@ -403,8 +403,7 @@ def validate(target: str, *, dataset: str | None = None, data_dir: Path | None =
     """
     from . import methods as registry
 
-    registry._discover()
-    before = dict(registry._REGISTRY)
+    before = registry.REGISTRY.snapshot()
     modules_before = set(sys.modules)
     cwd = str(Path.cwd())
     added_cwd = cwd not in sys.path
@@ -458,8 +457,7 @@ def validate(target: str, *, dataset: str | None = None, data_dir: Path | None =
         if added_cwd:
             sys.path.remove(cwd)
         if not keep_registered:
-            registry._REGISTRY.clear()
-            registry._REGISTRY.update(before)
+            registry.REGISTRY.restore(before)
             # forget the author's modules too, so that validating again (after an edit) re-imports them
             mine = {m.__name__ for m in loaded}
             mine |= {n for n in sys.modules if n.startswith("benchmark.methods._validate_")}

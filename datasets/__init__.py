@@ -7,46 +7,63 @@ reference half and a spatial half (see :mod:`benchmark.datasets.self_pair`).
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from pathlib import Path
 
 from benchmark.config import default_data_dir
 from benchmark.errors import InputError, UnknownNameError
+from benchmark.registry import Registry
 
 from .base import VALUE_KINDS, DatasetSpec, PairedData
 
-_REGISTRY: dict[str, DatasetSpec] = {}
-_DISCOVERED = False
+#: Modules of this folder that define no dataset (readers, preprocessing, helpers).
 _NOT_DATASET_MODULES = {"base", "io", "validation", "preprocessing", "embeddings", "download", "self_pair", "hvg",
                         "quirks"}
 
 #: Prefix of a dataset name that asks for a self-paired version of a spatial data set.
 SELF_PREFIX = "self:"
 
+#: Entry-point group through which installed packages register datasets (a module that calls
+#: :func:`register_dataset`, or a :class:`DatasetSpec`).
+ENTRY_POINT_GROUP = "st_impute_bench.datasets"
 
-def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    if spec.name in _REGISTRY and _REGISTRY[spec.name] != spec:
-        raise ValueError(f"two datasets are registered as {spec.name!r}")
+
+def _check_spec(spec: DatasetSpec) -> None:
+    if not isinstance(spec, DatasetSpec):
+        raise ValueError(f"a dataset must be registered as a DatasetSpec, not a {type(spec).__name__}")
     if spec.kind not in ("paired", "spatial"):
         raise ValueError(f"dataset {spec.name!r}: kind must be 'paired' or 'spatial', not {spec.kind!r}")
-    _REGISTRY[spec.name] = spec
-    return spec
 
 
-def _discover() -> None:
-    global _DISCOVERED
-    if _DISCOVERED:
-        return
-    _DISCOVERED = True
-    for mod in pkgutil.iter_modules(__path__):
-        if mod.name not in _NOT_DATASET_MODULES and not mod.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{mod.name}")
+#: The dataset registry: this folder's modules, then the entry points of :data:`ENTRY_POINT_GROUP`.
+#: A dataset module needs nothing optional, so one that fails to import is an error, not a note.
+REGISTRY: Registry[DatasetSpec] = Registry(
+    "dataset",
+    key=lambda spec: spec.name,
+    package=__name__,
+    skip_modules=_NOT_DATASET_MODULES,
+    entry_point_group=ENTRY_POINT_GROUP,
+    accepts=lambda obj: isinstance(obj, DatasetSpec),
+    accepts_what="a module or a DatasetSpec",
+    validate=_check_spec,
+    tolerate_broken=False,
+)
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    """Add a dataset to the registry under ``spec.name``.
+
+    Raises
+    ------
+    ValueError
+        For a kind other than ``"paired"`` or ``"spatial"``, or a name already registered by a
+        different spec.
+    """
+    return REGISTRY.register(spec)
 
 
 def all_datasets() -> dict[str, DatasetSpec]:
-    _discover()
-    return dict(sorted(_REGISTRY.items()))
+    """Registered datasets by name (available or not)."""
+    return REGISTRY.all()
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:
@@ -113,6 +130,8 @@ __all__ = [
     "PairedData",
     "VALUE_KINDS",
     "SELF_PREFIX",
+    "REGISTRY",
+    "ENTRY_POINT_GROUP",
     "register_dataset",
     "all_datasets",
     "get_dataset_spec",

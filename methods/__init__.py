@@ -14,83 +14,41 @@ file and never stops the suite; a plug-in cannot replace a method of this reposi
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import inspect
-import pkgutil
-import traceback
 
 from benchmark.errors import MethodUnavailableError, UnknownNameError
+from benchmark.registry import Registry
 
 from .base import Method, MethodInfo
 
-_REGISTRY: dict[str, type[Method]] = {}
-_BROKEN: dict[str, str] = {}  # module name (or 'entry point NAME = VALUE') -> error, shown by `ls methods`
-
 #: Entry-point group through which installed packages register methods.
 ENTRY_POINT_GROUP = "st_impute_bench.methods"
-_DISCOVERED = False
+
+#: The method registry: this folder's modules, then the entry points of :data:`ENTRY_POINT_GROUP`.
+REGISTRY: Registry[type[Method]] = Registry(
+    "method",
+    key=lambda cls: cls.info.name,
+    package=__name__,
+    skip_modules={"base"},
+    entry_point_group=ENTRY_POINT_GROUP,
+    accepts=lambda obj: inspect.isclass(obj) and issubclass(obj, Method),
+    accepts_what="a module or a Method subclass",
+)
 
 
 def register(cls: type[Method]) -> type[Method]:
     """Class decorator adding a method to the registry under ``cls.info.name``."""
-    name = cls.info.name
-    if name in _REGISTRY and _REGISTRY[name] is not cls:
-        raise ValueError(f"two methods are registered as {name!r}: {_REGISTRY[name]} and {cls}")
-    _REGISTRY[name] = cls
-    return cls
-
-
-def _discover() -> None:
-    global _DISCOVERED
-    if _DISCOVERED:
-        return
-    _DISCOVERED = True
-    for mod in pkgutil.iter_modules(__path__):
-        if mod.name in {"base"} or mod.name.startswith("_"):
-            continue
-        try:
-            importlib.import_module(f"{__name__}.{mod.name}")
-        except Exception as exc:  # a broken method file must not break the suite
-            _BROKEN[mod.name] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
-    _discover_plugins()
-
-
-def _discover_plugins() -> None:
-    """Load the methods that installed packages declare in :data:`ENTRY_POINT_GROUP`.
-
-    Runs after this folder's modules, so a plug-in registering a name that is already taken
-    fails (and is reported) instead of silently replacing a method of the repository.
-    """
-    try:
-        eps = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value))
-    except Exception as exc:  # a corrupt installed distribution must not break the suite either
-        _BROKEN[f"entry points {ENTRY_POINT_GROUP}"] = f"{type(exc).__name__}: {exc}"
-        return
-    for ep in eps:
-        key = f"entry point {ep.name} = {ep.value}"
-        try:
-            obj = ep.load()
-            if inspect.isclass(obj):
-                if not issubclass(obj, Method):
-                    raise TypeError(f"{ep.value} is a class but not a subclass of benchmark.methods.Method")
-                register(obj)
-            elif not inspect.ismodule(obj):
-                raise TypeError(f"{ep.value} must name a module or a Method subclass, not a {type(obj).__name__}")
-        except Exception as exc:  # noqa: BLE001 - reported by `ls methods`, like a broken method file
-            _BROKEN[key] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+    return REGISTRY.register(cls)
 
 
 def all_methods(include_oracles: bool = True) -> dict[str, type[Method]]:
     """Registered methods by name (available or not)."""
-    _discover()
-    return {n: c for n, c in sorted(_REGISTRY.items()) if include_oracles or not c.info.oracle}
+    return {n: c for n, c in REGISTRY.all().items() if include_oracles or not c.info.oracle}
 
 
 def broken_modules() -> dict[str, str]:
     """Method files and plug-ins that failed to load: ``{module name or entry point: error}``."""
-    _discover()
-    return dict(_BROKEN)
+    return REGISTRY.broken()
 
 
 def get_method_class(name: str) -> type[Method]:
@@ -155,6 +113,8 @@ def default_methods() -> list[str]:
 __all__ = [
     "Method",
     "MethodInfo",
+    "REGISTRY",
+    "ENTRY_POINT_GROUP",
     "register",
     "all_methods",
     "broken_modules",

@@ -11,14 +11,10 @@ def registered(*classes):
     """Register test-only method classes for the duration of a block."""
     from benchmark import methods
 
-    methods._discover()
-    for cls in classes:
-        methods.register(cls)
-    try:
-        yield
-    finally:
+    with methods.REGISTRY.isolated():
         for cls in classes:
-            methods._REGISTRY.pop(cls.info.name, None)
+            methods.register(cls)
+        yield
 
 
 def predictions_by_scheme(method, data, workdir, schemes=("spage", "tangram")):

@@ -45,12 +45,10 @@ def test_guide_commands_parse_and_name_what_exists():
 
 
 @pytest.fixture
-def scratch_registry(monkeypatch):
-    """Methods registered inside a test are forgotten after it."""
-    methods._discover()
-    monkeypatch.setattr(methods, "_REGISTRY", dict(methods._REGISTRY))
-    monkeypatch.setattr(methods, "_BROKEN", dict(methods._BROKEN))
-    return methods
+def scratch_registry():
+    """Methods registered (and load errors recorded) inside a test are forgotten after it."""
+    with methods.REGISTRY.isolated():
+        yield methods
 
 
 def test_example_copied_to_a_method_folder_validates_and_runs_a_quick_benchmark(tmp_path, capsys, monkeypatch,
@@ -107,7 +105,7 @@ def test_entry_point_plugins_register_methods_and_broken_ones_are_reported(tmp_p
         "[console_scripts]\nunrelated = stib_plugin_demo:main\n"))
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()
-    monkeypatch.setattr(methods, "_DISCOVERED", False)
+    methods.REGISTRY.load_entry_points()  # the plug-in was installed after discovery
     try:
         registry = methods.all_methods()
         broken = methods.broken_modules()
