@@ -35,3 +35,18 @@ def test_osmfish_benchmark_controls(data_dir, tmp_path):
     s = res.summary.loc["osmfish"]
     assert s.loc["knn", "gene_pcc"] > 0.15 > s.loc["mean", "gene_pcc"]
     assert s.loc["knn", "cluster_ari"] > s.loc["mean", "cluster_ari"]
+
+
+def test_stimpute_beats_the_knn_control_on_osmfish(data_dir, tmp_path):
+    """stImpute's claim on real data, checked in quick mode (its AE and GNN epochs shortened).
+
+    Measured on 2026-12-05 (5 gene folds, seed 0, --quick): gene PCC stImpute 0.269, knn 0.199;
+    the full setting gives 0.276 (leaderboard). The margin asked for, 0.03, is under half the
+    measured gap, so seed noise cannot flip the test, but a regression to the control's level does.
+    """
+    res = run_benchmark(RunConfig(datasets=["osmfish"], methods=["knn", "stimpute"], data_dir=data_dir,
+                                  out=tmp_path / "run", quick=True, cluster=False), progress=False)
+    assert res.failures == []
+    s = res.summary.loc["osmfish"]
+    assert s.loc["stimpute", "gene_pcc"] > s.loc["knn", "gene_pcc"] + 0.03
+    assert s.loc["stimpute", "cell_css"] > s.loc["knn", "cell_css"]

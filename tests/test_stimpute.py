@@ -177,3 +177,21 @@ def test_sparse_and_dense_gnn_aggregate_alike():
         sparse.head.load_state_dict(dense.head.state_dict())
     x = torch.rand(3, 5, 4)
     torch.testing.assert_close(dense(x, w), sparse(x, BatchedGeneGraph(w)))
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_each_ablation_changes_the_output(name, prep, tmp_path):
+    """An ablation that leaves stImpute's prediction unchanged measures nothing. The task gets a
+    (random) embedding table for most genes so that the protein-graph ablation has something to remove."""
+    def predict(method_name, workdir):
+        task = contract.make_task(prep, workdir)
+        genes = list(task.spatial.var_names) + list(task.target_genes)
+        rng = np.random.default_rng(0)
+        task.gene_embeddings = pd.DataFrame(rng.normal(size=(len(genes) - 2, 16)), index=genes[:-2])
+        return get_method(method_name).fit_predict(task).check(task).expression.to_numpy()
+
+    full = predict("stimpute", tmp_path / "full")
+    ablated = predict(name, tmp_path / name)
+    assert full.shape == ablated.shape
+    diff = float(np.max(np.abs(full - ablated)))
+    assert diff > 1e-4, f"{name} gave stImpute's prediction (max difference {diff:.2g})"
