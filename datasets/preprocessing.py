@@ -16,6 +16,11 @@ Cells with no counts stay zero in every scheme.
 * ``scran``: pooled size factors after scran's ``computeSumFactors`` (Lun, Bach & Marioni 2016),
   reimplemented here (no R), then ``log1p(counts / size factor)``. See :func:`scran_size_factors`
   for exactly what is and is not the same as scran.
+* ``raw``: the counts as they are (as float), no division, no log. SpatialBenchmarking (Li et
+  al. 2022) gave every method raw counts and let it apply its own preprocessing; with this scheme
+  the task's ``X`` is the raw counts, so each wrapper applies what its method does to ``X``, and
+  ``--scoring-space counts`` scores predictions as returned against the raw counts (divisor 1).
+  Preset ``benchmark/presets/li2022.yaml`` uses it (docs/reconciliation.md).
 
 Each scheme is ``X = f(counts / d)`` with one divisor ``d_i`` per cell (0 for a cell it leaves at
 zero) and ``f`` either ``log1p`` or the identity. Given the counts a matrix was normalised from,
@@ -214,7 +219,22 @@ def normalize_scran(counts):
     return _scale_rows(x, scale, log=True)
 
 
-PREPROCESSING: dict[str, Callable] = {"spage": normalize_spage, "tangram": normalize_tangram, "scran": normalize_scran}
+def normalize_raw(counts):
+    """The ``raw`` scheme: the counts unchanged (float32 copy; sparse stays sparse).
+
+    Its divisor is 1 for every cell (:func:`unit_divisors`), so its counts inverse is the identity.
+    """
+    x, _ = _as_float(counts)
+    return x
+
+
+def unit_divisors(counts) -> np.ndarray:
+    """Per-cell divisor of ``raw``: 1 for every cell (the values are the counts)."""
+    return np.ones(counts.shape[0], dtype=np.float64)
+
+
+PREPROCESSING: dict[str, Callable] = {"spage": normalize_spage, "tangram": normalize_tangram, "scran": normalize_scran,
+                                      "raw": normalize_raw}
 
 
 @dataclass(frozen=True)
@@ -280,6 +300,7 @@ COUNTS_INVERSES: dict[str, CountsInverse] = {
     "spage": CountsInverse(total_divisors, log=True),
     "tangram": CountsInverse(total_divisors, log=False),
     "scran": CountsInverse(scran_size_factors, log=True),
+    "raw": CountsInverse(unit_divisors, log=False),
 }
 
 #: Schemes whose values cannot be taken back to counts, with the reason (none of the built-in ones).
@@ -310,6 +331,7 @@ PREPROCESSING_SUMMARY = {
     "spage": "counts / cell total x median total, log1p (the paper's, after SpaGE; default)",
     "tangram": "counts / cell total x median total, no log (Tangram's input; pp_adatas changes no values)",
     "scran": "log1p(counts / pooled size factor), scran computeSumFactors-style deconvolution, one cluster",
+    "raw": "the raw counts unchanged; each method applies only its own preprocessing (SpatialBenchmarking's input)",
 }
 
 

@@ -19,6 +19,7 @@ def expected_counts_to_task_scale(expected_train_total: np.ndarray, expected_tar
 
     * ``spage``: ``log1p(c / C * T * m / T) = log1p(c / C * m)``, ``m`` = median non-zero ``T``;
     * ``tangram``: the same without the log;
+    * ``raw``: ``c / C * T``, the expected count in the cell's own units (the task's ``X`` is counts);
     * ``scran``: ``log1p(c / C * T / s)`` with the pooled size factors ``s`` of the spatial
       training-gene counts (:func:`benchmark.datasets.preprocessing.scran_size_factors`);
       a cell with ``s = 0`` (no counts) uses ``T / s = median of T / s`` over the other cells.
@@ -50,6 +51,9 @@ def expected_counts_to_task_scale(expected_train_total: np.ndarray, expected_tar
         m = float(np.median(totals[nonzero])) if nonzero.any() else 1.0  # over all cells, as the task
         out = frac * m
         return np.log1p(out) if scheme == "spage" else out
+    if scheme == "raw":
+        per_cell = totals if rows is None else totals[np.asarray(rows)]
+        return frac * per_cell[:, None]
     if scheme == "scran":
         from benchmark.datasets.preprocessing import scran_size_factors
 
@@ -62,4 +66,4 @@ def expected_counts_to_task_scale(expected_train_total: np.ndarray, expected_tar
             per_cell = per_cell[np.asarray(rows)]
         return np.log1p(frac * per_cell[:, None])
     raise ValueError(f"no mapping of predicted counts onto the {scheme!r} preprocessing scale; "
-                     "known: spage, tangram, scran")
+                     "known: spage, tangram, scran, raw")

@@ -77,11 +77,11 @@ def _to_task_scale(values: np.ndarray, scaling: str, preprocessing: str) -> np.n
     ``task``: unchanged. ``normalized`` (no log): ``log1p`` for the log schemes (``spage``,
     exactly; ``scran``, whose size factors differ from totals, approximately), unchanged for
     ``tangram``. ``li2022`` (log-normalised reference): unchanged for ``spage`` (exact) and
-    ``scran`` (approximate), ``expm1`` for ``tangram``.
+    ``scran`` (approximate), ``expm1`` for ``tangram`` and ``raw`` (whose ``X`` has no log).
     """
     if scaling == "task":
         return values
-    log_scheme = preprocessing != "tangram"
+    log_scheme = preprocessing not in ("tangram", "raw")  # raw: X is counts, no log
     if scaling == "normalized":
         return np.log1p(np.maximum(values, 0.0)) if log_scheme else values
     return values if log_scheme else np.expm1(values)

@@ -121,7 +121,7 @@ def test_bad_yaml_missing_file_and_bad_scheme(tmp_path, capsys):
     (tmp_path / "broken.yaml").write_text("folds: [1, 2\n")
     with pytest.raises(InputError, match="not valid YAML"):
         load_config_file(tmp_path / "broken.yaml")
-    with pytest.raises(InputError, match="'preprocessing': must be one of spage, tangram, scran, got 'rpkm'"):
+    with pytest.raises(InputError, match="'preprocessing': must be one of spage, tangram, scran, raw, got 'rpkm'"):
         _cfg(tmp_path, "preprocessing: rpkm\n")
     with pytest.raises(InputError, match="--label-key"):
         build_run_config(build_parser().parse_args(["run", "--label-key", "x"]))
