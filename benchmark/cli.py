@@ -258,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-umap", action="store_true", help="skip the UMAP figure (the slowest)")
     rep.add_argument("--umap-max-cells", type=int, default=5000, help="cells per UMAP panel at most (default: 5000)")
     # New subcommands: add a parser here with ``set_defaults(func=cmd_...)`` and its ``cmd_...`` below.
+    from .envs import add_parser as _add_env_parser  # env build|ls|rm (benchmark/envs.py)
+
+    _add_env_parser(sub)
     return parser
 
 
