@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import quality
+from . import overall, quality
 from .config import repo_root
 from .errors import InputError
 from .provenance import stable_hash
@@ -93,11 +93,14 @@ class Leaderboard:
         Run id -> provenance (command, commit, versions, dates, machine, protocol).
     datasets
         Dataset name -> facts (cells, genes, source) as recorded by the run.
+    genes
+        Dataset name -> per-gene values of its rows, for the overall table (benchmark/overall.py).
     """
 
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    genes: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def merge(self, other: "Leaderboard", *, whole_datasets: bool = True) -> "Leaderboard":
         """``other`` on top of ``self``: its datasets replace ours (or only its methods, if not
@@ -113,9 +116,9 @@ class Leaderboard:
             datasets[name] = other.datasets.get(name, datasets.get(name, {}))
         runs = {**self.runs, **other.runs}
         used = {r for t in tables.values() for r in t["run"]}
-        return Leaderboard({k: _normalise(v) for k, v in sorted(tables.items())},
-                           {k: v for k, v in sorted(runs.items()) if k in used},
-                           dict(sorted(datasets.items())))
+        tables = {k: _normalise(v) for k, v in sorted(tables.items())}
+        return Leaderboard(tables, {k: v for k, v in sorted(runs.items()) if k in used},
+                           dict(sorted(datasets.items())), overall.merge_genes(tables, self.genes, other.genes))
 
 
 # -- reading runs --------------------------------------------------------------------------------
@@ -333,6 +336,7 @@ def collect_run(run_dir: Path) -> Leaderboard:
             "fingerprint": info.get("fingerprint"),
             "source": meta.get("source") or meta.get("generator") or meta.get("spatial_file") or "",
         }
+    lb.genes = overall.genes_of_run(results, rid, {d: list(t["method"]) for d, t in lb.tables.items()})
     return lb
 
 
@@ -363,7 +367,7 @@ def save_reference(lb: Leaderboard, directory: Path | None = None) -> list[Path]
     meta = directory / REFERENCE_FILE
     meta.write_text(json.dumps({"runs": lb.runs, "datasets": lb.datasets}, indent=2, sort_keys=True) + "\n")
     written.append(meta)
-    return written
+    return written + overall.save_genes(overall.merge_genes(lb.tables, lb.genes), directory)
 
 
 def load_reference(directory: Path | None = None) -> Leaderboard:
@@ -381,7 +385,8 @@ def load_reference(directory: Path | None = None) -> Leaderboard:
     missing = sorted({r for t in tables.values() for r in t["run"]} - set(meta.get("runs", {})))
     if missing:
         raise InputError(f"reference tables in {directory} refer to runs missing from {REFERENCE_FILE}: {missing}")
-    return Leaderboard(tables, meta.get("runs", {}), meta.get("datasets", {}))
+    return Leaderboard(tables, meta.get("runs", {}), meta.get("datasets", {}),
+                       overall.merge_genes(tables, overall.load_genes(directory)))
 
 
 # -- rendering -----------------------------------------------------------------------------------
@@ -597,7 +602,7 @@ def render_markdown(lb: Leaderboard, *, registry: bool = False) -> str:
     lists the suite's methods that have no row (:func:`methods_without_rows`): used for the
     repository's reference board, not for a run's own board, whose method list is the user's
     choice."""
-    lines = [HEADER]
+    lines = [HEADER, *overall.markdown_lines(lb)]
     if not lb.tables:
         lines.append("(no results yet)\n")
     for name, table in lb.tables.items():
@@ -635,6 +640,8 @@ def render_json(lb: Leaderboard, *, registry: bool = False) -> str:
         "datasets": {},
         "runs": lb.runs,
     }
+    if lb.genes:
+        doc["overall"] = overall.to_json(lb)
     for name, table in lb.tables.items():
         main, variants = _ranked(table)
         rows = []
