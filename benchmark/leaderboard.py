@@ -156,52 +156,15 @@ def _cli_command(run: dict[str, Any]) -> str:
     """The command line that reproduces a run.
 
     The recorded ``argv`` when the run came from the command line; otherwise (a run started
-    from Python) the equivalent command rebuilt from the recorded configuration.
+    from Python) the equivalent command rebuilt from the recorded configuration by the option
+    table (:func:`benchmark.run_config.command_args`: every option that differs from its default).
     """
+    from .run_config import command_args
+
     argv = [str(a) for a in run.get("command") or []]
     if len(argv) >= 2 and argv[1] == "run" and (argv[0].endswith(("__main__.py", "st-impute-bench"))):
         return shlex.join(["python", "-m", "benchmark", *argv[1:]])
-    cfg = run.get("config") or {}
-    parts = ["python", "-m", "benchmark", "run"]
-    named = list(cfg.get("datasets") or [])
-    if named:
-        parts += ["--datasets", *named]
-    for u in cfg.get("user_data") or []:
-        parts += ["--spatial", str(u["spatial"])]
-        if u.get("reference"):  # without one the spatial file is self-paired
-            parts += ["--reference", str(u["reference"])]
-        for key, flag in (("name", "--name"), ("label_key", "--label-key"), ("spatial_key", "--spatial-key"),
-                          ("layer", "--layer"), ("embeddings", "--embeddings")):
-            if u.get(key):
-                parts += [flag, str(u[key])]
-    if cfg.get("methods"):
-        parts += ["--methods", *cfg["methods"]]
-    if cfg.get("exclude_methods"):
-        parts += ["--exclude-methods", *cfg["exclude_methods"]]
-    for m, params in sorted((cfg.get("method_params") or {}).items()):
-        for p, v in sorted(params.items()):
-            parts += ["--method-param", f"{m}.{p}={json.dumps(v) if not isinstance(v, str) else v}"]
-    seeds = cfg.get("seeds") or [0]
-    if seeds != [0]:
-        parts += ["--seeds", *map(str, seeds)]
-    if cfg.get("quick"):
-        parts.append("--quick")
-    if cfg.get("tune"):
-        parts += ["--tune", "--tune-budget", str(cfg.get("tune_budget", 4)), "--tune-folds", str(cfg.get("tune_folds", 3))]
-    if cfg.get("protocol", "kfold") != "kfold":
-        parts += ["--protocol", cfg["protocol"], "--holdout-fraction", str(cfg.get("holdout_fraction")),
-                  "--repeats", str(cfg.get("repeats"))]
-    elif cfg.get("n_folds", 5) != 5:
-        parts += ["--folds", str(cfg["n_folds"])]
-    if cfg.get("preprocessing", "spage") != "spage":
-        parts += ["--preprocessing", cfg["preprocessing"]]
-    if cfg.get("keep_control_probes"):
-        parts.append("--keep-control-probes")
-    if cfg.get("scoring_space", "normalized") != "normalized":
-        parts += ["--scoring-space", cfg["scoring_space"]]
-    if cfg.get("cluster") is False:
-        parts.append("--no-cluster")
-    return shlex.join(parts)
+    return shlex.join(["python", "-m", "benchmark", "run", *command_args(run.get("config") or {})])
 
 
 def _in_memory(run: dict[str, Any]) -> list[str]:
