@@ -72,6 +72,9 @@ class Registry(Generic[T]):
     tolerate_broken
         Record a package module that fails to import in :meth:`broken` (``True``) or let the
         error propagate (``False``, for registries whose modules need nothing optional).
+    sort
+        List entries sorted by name (``True``) or in registration order (``False``, for a
+        registry whose order means something, such as the columns of a results table).
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class Registry(Generic[T]):
         validate: Callable[[T], None] | None = None,
         replace: bool = False,
         tolerate_broken: bool = True,
+        sort: bool = True,
     ) -> None:
         self.kind = kind
         self._key = key
@@ -98,6 +102,7 @@ class Registry(Generic[T]):
         self._validate = validate
         self._replace = replace
         self._tolerate_broken = tolerate_broken
+        self._sort = sort
         self._entries: dict[str, T] = {}
         self._broken: dict[str, str] = {}
         self._discovered = False
@@ -135,12 +140,12 @@ class Registry(Generic[T]):
     # -- looking up ----------------------------------------------------------------------------
 
     def all(self) -> dict[str, T]:
-        """Every registered object by name, sorted by name (a copy)."""
+        """Every registered object by name (a copy), sorted by name or in registration order."""
         self.discover()
-        return dict(sorted(self._entries.items()))
+        return dict(sorted(self._entries.items())) if self._sort else dict(self._entries)
 
     def names(self) -> list[str]:
-        """Registered names, sorted."""
+        """Registered names, in the order of :meth:`all`."""
         return list(self.all())
 
     def get(self, name: str) -> T:

@@ -39,6 +39,17 @@ def test_register_get_and_unknown_names():
     assert reg.unregister("alpha") == a and "alpha" not in reg
 
 
+def test_order_sorted_or_as_registered():
+    sorted_reg, ordered = _things(), _things(sort=False)
+    for reg in (sorted_reg, ordered):
+        for name in ("b", "c", "a"):
+            reg.register(Thing(name))
+    assert sorted_reg.names() == ["a", "b", "c"] and ordered.names() == ["b", "c", "a"]
+    with ordered.isolated():
+        ordered.unregister("c")
+    assert ordered.names() == ["b", "c", "a"]  # restored in its order
+
+
 def _non_negative(t: Thing) -> None:
     if t.value < 0:
         raise ValueError("value must be at least 0")
@@ -152,3 +163,27 @@ def test_method_and_dataset_registries_use_it():
     with pytest.raises(ValueError, match="kind must be 'paired' or 'spatial'"):
         datasets.register_dataset(type(spec)(**{**spec.__dict__, "name": "odd", "kind": "other"}))
     assert "odd" not in datasets.all_datasets()
+
+
+def test_a_broken_dataset_plugin_is_listed_by_ls(tmp_path, monkeypatch, capsys):
+    from benchmark.cli import main
+
+    (tmp_path / "regdemo_datasets.py").write_text("NOT_A_SPEC = 'osmfish'\n")
+    info = tmp_path / "regdemo_datasets-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: regdemo-datasets\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{datasets.ENTRY_POINT_GROUP}]\nodd = regdemo_datasets:NOT_A_SPEC\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    before = datasets.REGISTRY.broken()
+    try:
+        with datasets.REGISTRY.isolated():
+            datasets.REGISTRY.load_entry_points()  # installed after discovery
+            assert main(["ls", "datasets"]) == 0
+            out = capsys.readouterr().out
+            assert "synthetic" in out
+            assert ("entry point odd = regdemo_datasets:NOT_A_SPEC failed to load: TypeError: "
+                    "regdemo_datasets:NOT_A_SPEC must name a module or a DatasetSpec, not a str") in out
+        assert datasets.REGISTRY.broken() == before
+    finally:
+        sys.modules.pop("regdemo_datasets", None)

@@ -44,7 +44,11 @@ def execute(args) -> int:
             where = mod if mod.startswith("entry point") else f"module methods/{mod}.py"
             print(f"\n{where} failed to load: {err.splitlines()[0]}")
     elif args.what == "datasets":
+        from ..datasets import REGISTRY
+
         _ls_datasets(args)
+        for where, err in REGISTRY.broken().items():  # plug-ins (a dataset module that fails raises)
+            print(f"\n{where} failed to load: {err.splitlines()[0]}")
     else:
         from ..metrics import all_metrics
 
