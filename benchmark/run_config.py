@@ -468,10 +468,13 @@ def parse_config(raw: Any, base_dir: Path | None = None) -> dict[str, Any]:
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read and validate a YAML run configuration."""
+    """Read and validate a YAML run configuration: a file, or a shipped preset's name
+    (``li2022``: ``benchmark/presets/li2022.yaml``, see :mod:`benchmark.presets`)."""
     import yaml
 
-    path = Path(path)
+    from .presets import resolve_config_path
+
+    path = resolve_config_path(path)
     if not path.is_file():
         raise InputError(f"config file {path} does not exist")
     try:
@@ -557,7 +560,15 @@ def to_run_config(values: dict[str, Any]):
 def build_run_config(args):
     """RunConfig from ``run`` arguments: the ``--config`` file if any, overridden by explicit flags."""
     file_values = load_config_file(args.config) if getattr(args, "config", None) else {}
-    return to_run_config(merge(file_values, cli_values(args)))
+    cli = cli_values(args)
+    if "methods" in cli and file_values.get("params"):
+        # a file's (a preset's) parameters of methods this run leaves out are not used; those given
+        # as flags still must name a method of the run (a typo there is an error)
+        from .tuning import base_name
+
+        keep = {base_name(m) for m in cli["methods"]}
+        file_values = {**file_values, "params": {m: p for m, p in file_values["params"].items() if m in keep}}
+    return to_run_config(merge(file_values, cli))
 
 
 def command_args(config: Mapping[str, Any]) -> list[str]:

@@ -79,3 +79,24 @@ def test_raw_scheme_is_the_counts_and_scores_predictions_as_returned():
     # divisor 1 for every cell, whatever the training genes: the prediction is scored as returned
     np.testing.assert_array_equal(inverse.to_counts(prediction, counts), prediction)
     np.testing.assert_array_equal(inverse.to_counts(prediction, counts[:, :1]), prediction)
+
+
+def test_run_config_li2022_by_name_with_flags_overriding():
+    """``run --config li2022``: the preset by name; a flag overrides it; the preset's parameters of
+    methods the run leaves out are dropped, while a flag's parameter of an absent method still fails."""
+    from benchmark.cli import build_parser
+    from benchmark.run_config import build_run_config
+
+    args = build_parser().parse_args(["run", "--config", "li2022", "--methods", "spage", "knn", "--folds", "5"])
+    cfg = build_run_config(args)
+    assert cfg.preprocessing == "raw" and cfg.scoring_space == "counts"
+    assert cfg.n_folds == 5  # the flag wins
+    assert cfg.method_params == {"spage": {"n_pv": 15}}
+    full = build_run_config(build_parser().parse_args(["run", "--config", "li2022"]))
+    assert set(full.method_params) == {"spage", "gimvi", "novosparc", "liger", "tangram"}
+    typo = build_run_config(build_parser().parse_args(
+        ["run", "--config", "li2022", "--methods", "spage", "--method-param", "knn.k=3"]))
+    from benchmark.harness import resolve_methods
+
+    with pytest.raises(InputError, match="knn"):
+        resolve_methods(typo)
