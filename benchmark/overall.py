@@ -20,7 +20,8 @@ For each method (not variants, not ``+tuned`` rows, not oracles) the overall tab
 The per-gene values it needs are kept in the reference beside the per-dataset tables:
 ``leaderboard/reference/genes/<dataset>.csv``, one row per method and metric (``pcc``, ``ssim``,
 ``rmse``, ``js``) with the id of the run it came from and the metric's mean over genes
-(column :data:`MEAN`); the ``pcc`` rows also have one column per gene (the Wilcoxon tests need
+(column ``mean_over_genes``); the ``pcc`` rows also have one column per gene, named
+``gene:<name>`` so that no gene name (Drosophila has a gene ``run``) can clash with the others (the Wilcoxon tests need
 them; the accuracy score needs only the means, so the other metrics keep only those, which keeps
 the files small). 6 significant digits. A per-gene row is kept only while the dataset table's row of that method still comes
 from the same run, so importing a newer run of a method drops its old per-gene values.
@@ -33,6 +34,7 @@ this table existed) cannot be ranked by it and are listed below it.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,8 +52,11 @@ GENE_METRICS = ("pcc", "ssim", "rmse", "js")
 GENES_DIR = "genes"
 #: Columns of the in-memory per-gene tables (long form).
 GENE_COLUMNS = ["method", "run", "metric", "gene", "value"]
-#: The "gene" that holds a metric's mean over genes (ignoring genes where it is undefined).
-MEAN = "mean_over_genes"
+#: The "gene" that holds a metric's mean over genes (ignoring genes where it is undefined): empty,
+#: as the results table's aggregate items are, so it is never a gene's name.
+MEAN = ""
+#: Its column in the files, and the prefix of the per-gene columns.
+MEAN_COLUMN, GENE_PREFIX = "mean_over_genes", "gene:"
 #: The metric kept per gene (the others keep only their mean).
 PER_GENE_METRIC = "pcc"
 #: Columns of one overall row, in order (see :func:`overall_table`).
@@ -136,7 +141,9 @@ def save_genes(genes: dict[str, pd.DataFrame], directory: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
     for name, long in genes.items():
         wide = long.pivot_table(index=["method", "run", "metric"], columns="gene", values="value", aggfunc="first")
-        wide = wide.reindex([MEAN, *sorted(c for c in wide.columns if c != MEAN)], axis=1).reset_index()
+        wide = wide.reindex([MEAN, *sorted(c for c in wide.columns if c != MEAN)], axis=1)
+        wide.columns = [MEAN_COLUMN if c == MEAN else GENE_PREFIX + c for c in wide.columns]
+        wide = wide.reset_index()
         path = folder / f"{name}.csv"
         wide.to_csv(path, index=False, lineterminator="\n", float_format="%.6g")
         written.append(path)
@@ -156,12 +163,17 @@ def load_genes(directory: Path) -> dict[str, pd.DataFrame]:
     for path in sorted(folder.glob("*.csv")):
         wide = pd.read_csv(path, dtype={"method": str, "run": str, "metric": str}, keep_default_na=False,
                            na_values=["", "nan", "NaN"])
-        missing = {"method", "run", "metric"} - set(wide.columns)
-        if missing:
+        missing = {"method", "run", "metric", MEAN_COLUMN} - set(wide.columns)
+        other = [c for c in wide.columns if c not in {"method", "run", "metric", MEAN_COLUMN}
+                 and not c.startswith(GENE_PREFIX)]
+        if missing or other:
             from .errors import InputError
 
-            raise InputError(f"{path} lacks the columns {sorted(missing)}; it is not a per-gene reference file")
-        long = wide.melt(id_vars=["method", "run", "metric"], var_name="gene", value_name="value")
+            raise InputError(f"{path} lacks the columns {sorted(missing)} or has columns {other} that are not "
+                             f"'{GENE_PREFIX}<gene>'; it is not a per-gene reference file")
+        # melt under the prefixed names: a gene may be called like an id column ("run")
+        long = wide.melt(id_vars=["method", "run", "metric"], var_name="column", value_name="value")
+        long["gene"] = [MEAN if c == MEAN_COLUMN else c.removeprefix(GENE_PREFIX) for c in long["column"]]
         out[path.stem] = _normalise_genes(long)
     return out
 
@@ -196,9 +208,21 @@ def _means(genes: pd.DataFrame, metric: str, methods: list[str]) -> pd.Series:
     return sub.set_index("method")["value"].reindex(methods).astype(float)
 
 
+#: The runner's words for a job stopped at its time budget (benchmark/runner.py).
+_TIMEOUT = re.compile(r"exceeded the time budget of ([0-9.eg+]+) s")
+
+
 def _reason(row: pd.Series) -> str:
+    """Why a row has no rank, short: ``timeout at 180 s (5/5 jobs)``, ``not applicable: ...``, else
+    the dataset table's status text."""
     from .leaderboard import _status
 
+    err, jobs = str(row["error"]), f"{row['failed_jobs']}/{row['n_jobs']} jobs"
+    hit = _TIMEOUT.search(err)
+    if hit:
+        return f"timeout at {hit.group(1)} s ({jobs})"
+    if err.startswith("not applicable"):
+        return err
     return _status(row)
 
 
@@ -313,7 +337,7 @@ def _quick_text(r: pd.Series) -> str:
 
 
 def _short_reason(why: str) -> str:
-    return why if len(why) <= 110 else why[:107] + "..."
+    return why if len(why) <= 160 else why[:157] + "..."
 
 
 def markdown_lines(lb: "Leaderboard") -> list[str]:
@@ -363,6 +387,21 @@ def markdown_lines(lb: "Leaderboard") -> list[str]:
     return lines + [""]
 
 
+def readme_lines(lb: "Leaderboard", top: int = 5) -> list[str]:
+    """The short form of the overall table that the README shows: its first ``top`` rows, without
+    the could-not-run column (``tests/test_overall.py`` checks the README against it)."""
+    table, _ = overall_table(lb)
+    lines = ["| # | method | mean rank ↓ | mean accuracy score ↑ | vs `knn` better / worse (tested) | ran on | quick |",
+             "|---|---|---|---|---|---|---|"]
+    for i, r in table.head(top).iterrows():
+        vs = "–" if r["method"] == CONTROL else (
+            f"{r['better_than_control']} / {r['worse_than_control']} ({r['tested_against_control']})")
+        lines.append(f"| {i + 1} | `{r['method']}`{' (control)' if r['kind'] == 'control' else ''} | "
+                     f"{r['mean_rank']:.2f} | {r['mean_accuracy_score']:.3f} | {vs} | "
+                     f"{r['n_datasets']}/{r['n_real']} | {_quick_text(r)} |")
+    return lines
+
+
 def to_json(lb: "Leaderboard") -> dict[str, Any]:
     """The overall table for ``leaderboard.json`` (deterministic, no NaN)."""
     table, unused = overall_table(lb)
@@ -388,4 +427,4 @@ def to_json(lb: "Leaderboard") -> dict[str, Any]:
 
 
 __all__ = ["CONTROL", "GENE_METRICS", "genes_of_run", "merge_genes", "save_genes", "load_genes", "is_real",
-           "overall_table", "markdown_lines", "to_json"]
+           "overall_table", "markdown_lines", "readme_lines", "to_json"]

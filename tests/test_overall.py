@@ -157,13 +157,19 @@ def test_could_not_run_lists_each_dataset_with_the_reason():
     table, _ = overall.overall_table(_board())
     by = table.set_index("method")
     slow = {c["dataset"]: c["why"] for c in by.loc["slow", "could_not_run"]}
-    assert slow == {"ds_b": "failed (5/5 jobs): exceeded the time budget of 180 s", "ds_c": "not run"}
+    assert slow == {"ds_b": "timeout at 180 s (5/5 jobs)", "ds_c": "not run"}
     assert by.loc["slow", "n_datasets"] == 1 and by.loc["good", "could_not_run"] == []
     md = "\n".join(overall.markdown_lines(_board()))
     line = next(x for x in md.splitlines() if "`slow`" in x)
-    assert "ds_b: failed (5/5 jobs): exceeded the time budget of 180 s; ds_c: not run" in line
+    assert "ds_b: timeout at 180 s (5/5 jobs); ds_c: not run" in line
     assert "| 1/3 |" in line
     assert "`old` (ds_a)" in md  # a row without per-gene values is named, not silently dropped
+    # the reasons the harness writes: not applicable (a method that needs counts), any other failure
+    base = {"status": "failed", "failed_jobs": 5, "n_jobs": 5, "flags": ""}
+    na = "not applicable: cellsize models raw counts, and dataset 'x' holds rank values"
+    assert overall._reason(pd.Series({**base, "error": na})) == na
+    part = pd.Series({**base, "status": "partly failed", "failed_jobs": 2, "error": "RuntimeError: boom"})
+    assert overall._reason(part) == "partly failed (2/5 jobs): RuntimeError: boom"
 
 
 def test_quick_rows_are_marked_and_a_mix_is_spelled_out():
