@@ -95,16 +95,18 @@ class EnvSpec:
     check_import
         Modules imported once after installing, so that an environment that installs but cannot
         import its method fails at build time, with the import error as the reason.
-    system_site_packages
-        Create the environment with ``--system-site-packages`` (the creating interpreter's
-        packages stay visible). For tests and for methods that need nothing beyond the stdlib
-        and what the creating interpreter has; methods from PyPI keep it off.
+    inherit_suite
+        Let the environment see this suite's installed packages, after its own (a ``.pth``
+        file naming the suite's site-packages): pip then installs only what the requirements
+        add or change. For a method that needs one package the suite lacks, or another version
+        of one; a method whose stack conflicts with the suite's keeps it off (the default),
+        because an inherited package can still be imported where the environment lacks it.
     """
 
     folder: Path
     python: str = "python3.11"
     check_import: tuple[str, ...] = ()
-    system_site_packages: bool = False
+    inherit_suite: bool = False
 
     def spec_files(self) -> list[Path]:
         return [self.folder / f for f in SPEC_FILES if (self.folder / f).is_file()]
@@ -114,9 +116,11 @@ class EnvSpec:
         interpreter's name and the build options."""
         from .provenance import stable_hash
 
-        return stable_hash({"files": {p.name: p.read_text() for p in self.spec_files()}, "python": self.python,
-                            "check_import": list(self.check_import), "system": self.system_site_packages},
-                           length=12)
+        fields = {"files": {p.name: p.read_text() for p in self.spec_files()}, "python": self.python,
+                  "check_import": list(self.check_import)}
+        if self.inherit_suite:  # the suite's own site-packages are part of such an environment
+            fields["inherit"] = suite_site_packages()
+        return stable_hash(fields, length=12)
 
     def pinned(self, distribution: str) -> str | None:
         """The version that the requirement files pin (``name==version``) for ``distribution``."""
@@ -129,6 +133,13 @@ class EnvSpec:
                 if m and _canonical(m.group(1)) == want:
                     return m.group(2)
         return None
+
+
+def suite_site_packages() -> list[str]:
+    """The site-packages folders of the interpreter running this suite."""
+    import site
+
+    return [p for p in site.getsitepackages() if Path(p).is_dir()]
 
 
 def _canonical(name: str) -> str:
@@ -286,10 +297,15 @@ def _build_locked(state: EnvState, log) -> None:
                          f"{proc.returncode}):\n{_tail(out)}", "\n".join(logged), time.perf_counter() - t0)
         return proc.stdout
 
-    venv = [spec.python, "-m", "venv"] + (["--system-site-packages"] if spec.system_site_packages else [])
-    step("creating the virtual environment", venv + [str(state.path)])
-    pip = [str(state.python), "-m", "pip", "install", "--no-input", "--progress-bar", "off"]
     req, cons, nodeps = (spec.folder / f for f in SPEC_FILES)
+    # an environment with nothing to install needs no pip (ensurepip alone takes seconds)
+    venv = [spec.python, "-m", "venv"] + ([] if req.is_file() or nodeps.is_file() else ["--without-pip"])
+    step("creating the virtual environment", venv + [str(state.path)])
+    if spec.inherit_suite:
+        purelib = subprocess.run([str(state.python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                 capture_output=True, text=True, env=_clean_env()).stdout.strip()
+        Path(purelib, "_st_impute_bench_suite.pth").write_text("\n".join(suite_site_packages()) + "\n")
+    pip = [str(state.python), "-m", "pip", "install", "--no-input", "--progress-bar", "off"]
     if req.is_file():
         step(f"pip install -r {req.name}", pip + (["-c", str(cons)] if cons.is_file() else []) + ["-r", str(req)])
     if nodeps.is_file():
@@ -300,7 +316,7 @@ def _build_locked(state: EnvState, log) -> None:
     record = {"method": state.method, "digest": spec.digest(), "python": versions["python"],
               "packages": versions["packages"], "build_s": round(time.perf_counter() - t0, 1),
               "size_bytes": _dir_size(state.path), "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "spec_folder": str(spec.folder), "system_site_packages": spec.system_site_packages}
+              "spec_folder": str(spec.folder), "inherit_suite": spec.inherit_suite}
     tmp = state.record_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=1))
     os.replace(tmp, state.record_path)

@@ -1,36 +1,65 @@
-"""``stdiff``: stDiff (Li et al. 2024, package ``stdiff-sc``), listed as known-unavailable."""
+"""``stdiff``: stDiff (Li et al. 2024, package ``stdiff-sc``), run in its own environment.
+
+stdiff-sc's wheel pins a 2021 stack (torch 1.9, numpy 1.19, pandas 1.1) that does not install for
+Python 3.11 and installs top-level modules named ``model`` and ``process``; its code runs unpatched
+on current torch/numpy/pandas when installed with ``--no-deps`` beside compatible versions, which
+``methods/stdiff/`` pins (benchmark/envs.py, docs/environments.md).
+"""
 
 from __future__ import annotations
 
-from . import register
-from .base import Method, MethodInfo
+from dataclasses import dataclass
+from pathlib import Path
 
-#: Why stDiff cannot run here (checked in a fresh venv with this suite's pins; ../shared/INSTALL-NOTES.md).
-REASON = (
-    "stdiff-sc 1.1.4, the only stDiff on PyPI, pins torch==1.9.0, numpy==1.19.5, pandas==1.1.5, anndata==0.7.8, "
-    "scanpy==1.7.2 and ray==2.4.0; pip tries to build pandas 1.1.5 from source for Python 3.11 and fails "
-    "(no pkg_resources), and its wheel would install top-level modules named `model` and `process`"
-)
+import numpy as np
+import pandas as pd
+
+from benchmark.envs import EnvMethod, EnvSpec
+
+from . import register
+from ._count_scale import expected_counts_to_task_scale
+from .base import MethodInfo
 
 
 @register
-class StdiffMethod(Method):
-    """stDiff: a conditional diffusion model over genes that imputes spatial expression from the
-    scRNA-seq reference.
+class StdiffMethod(EnvMethod):
+    """stDiff: a conditional diffusion model (DiT denoiser) over genes, trained on the reference
+    with the target genes masked, then sampled for the spatial cells with their training genes fixed.
 
-    Listed so that it is visibly not run rather than silently left out: its PyPI wheel pins a
-    2021 stack (torch 1.9, numpy 1.19, pandas 1.1) that cannot be installed for Python 3.11
-    beside this suite (see :data:`REASON`). The registry reports it as unavailable with that
-    reason, ``--methods all`` skips it and naming it stops the run before any work.
+    Parameters are those of the authors' script (test-stDiff.py): lr 1.6e-4, depth 6, 900 epochs,
+    1500 diffusion steps, batch 512, hidden size 1024, 16 heads, reference augmentation noise 10.
+    ``run.py`` returns counts per 10^4 training-gene counts; they are put on the task's scale with
+    :func:`methods._count_scale.expected_counts_to_task_scale`.
     """
 
     info = MethodInfo(
         name="stdiff",
-        summary="stDiff (stdiff-sc): conditional diffusion model imputing genes; not installable beside this stack.",
+        summary="stDiff (stdiff-sc): conditional diffusion model imputing genes; own environment.",
         paper_url="https://doi.org/10.1093/bib/bbae171",
         code_url="https://github.com/fdu-wangfeilab/stDiff",
         package="stdiff-sc",
-        requires=("stDiff",),
-        install_hint="none that works here: stdiff-sc pins torch 1.9 / numpy 1.19 / pandas 1.1",
-        known_unavailable=REASON,
+        install_hint="python -m benchmark env build stdiff (built on first use otherwise; docs/environments.md)",
+        deterministic=False,  # torch training on CPU, not checked bit-for-bit
+        quick_note="quick_epochs (2) and quick_diffusion_steps (50) instead of 900 epochs and 1500 steps",
+        cost_note="900 epochs of a 6-block DiT (hidden 1024) and 1500 sampling steps per fold on a CPU",
     )
+    environment = EnvSpec(folder=Path(__file__).with_name("stdiff"), check_import=("model", "process"))
+
+    @dataclass
+    class Params:
+        epochs: int = 900
+        diffusion_steps: int = 1500
+        quick_epochs: int = 2
+        quick_diffusion_steps: int = 50
+        lr: float = 0.00016046744893538737
+        depth: int = 6
+        hidden_size: int = 1024
+        head: int = 16
+        batch_size: int = 512
+        noise_std: float = 10.0
+
+    def postprocess(self, task, expression, confidence, info):
+        """Counts per 10^4 training-gene counts -> the task's scale."""
+        values = expected_counts_to_task_scale(np.full(expression.shape[0], 1e4),
+                                               expression.loc[:, list(task.target_genes)].to_numpy(), task)
+        return pd.DataFrame(values, index=expression.index, columns=list(task.target_genes)), confidence, info

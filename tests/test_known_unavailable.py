@@ -1,5 +1,7 @@
-"""Published methods that cannot run beside this stack (ENVI, stDiff) are listed, with the
-reason, and never run: not by ``--methods all``, and naming one stops the run before any work."""
+"""A published method that cannot run beside this stack (``MethodInfo.known_unavailable``) is
+listed, with the reason, and never run: not by ``--methods all``, and naming one stops the run
+before any work. ENVI and stDiff were such methods until they got environments of their own
+(benchmark/envs.py); a test-only method stands in for them here."""
 
 from __future__ import annotations
 
@@ -9,8 +11,24 @@ from benchmark.cli import main
 from benchmark.errors import MethodUnavailableError
 from benchmark.harness import RunConfig, resolve_methods
 from benchmark.methods import all_methods, available_methods, get_method
+from benchmark.methods.base import Method, MethodInfo
 
-KNOWN = {"envi": ("scenvi", "flax"), "stdiff": ("stdiff-sc", "torch==1.9.0")}
+from _helpers import registered
+
+
+class _Listed(Method):
+    info = MethodInfo(name="listed-only", summary="a published method that does not install here",
+                      package="listed-pkg", known_unavailable="listed-pkg 1.0 pins torch==1.9.0, which has no wheel "
+                      "for Python 3.11")
+
+
+KNOWN = {"listed-only": ("listed-pkg", "torch==1.9.0")}
+
+
+@pytest.fixture(autouse=True)
+def _listed():
+    with registered(_Listed):
+        yield
 
 
 @pytest.mark.parametrize("name", sorted(KNOWN))
