@@ -24,7 +24,6 @@ from .prepare import PreparedData, prepare
 from .provenance import git_commit, machine, package_versions
 from .results import summary_table, to_frame, write_results
 from .runner import Job, JobOutcome, method_fingerprint, warm_imports
-from .scoring import score_clusters, score_expression, score_reliability
 from .tuning import candidate_configs, tuned_name
 from .splits import PROTOCOLS, GeneSplit, cell_gene_splits, holdout_gene_splits, kfold_gene_splits
 
@@ -399,8 +398,8 @@ def _should_retry(cached: JobOutcome, cfg: RunConfig) -> bool:
 
 
 def _score(cfg: RunConfig, preps: list[PreparedData], outcomes: list[JobOutcome]) -> list[dict[str, Any]]:
-    from .scoring import (outcomes_in_space, score_grid, space_skip_reason, space_skipped_row,
-                          spatial_coordinates, truth_in_space)
+    from .scoring import (dataset_context, outcomes_in_space, score_assembled, score_split, space_skip_reason,
+                          space_skipped_row, truth_in_space)
     from .stats import bootstrap_ci_rows, write_paired_tests
 
     space = cfg.scoring_space
@@ -416,7 +415,8 @@ def _score(cfg: RunConfig, preps: list[PreparedData], outcomes: list[JobOutcome]
         scored = _merge_cell_folds(scored, {p.name: p.truth.index for p in preps})
     commit = git_commit()
     truths = {p.name: truth_in_space(p, space) for p in preps}
-    coords = {p.name: spatial_coordinates(p.data, p.truth.index) for p in preps}  # (array or None, reason)
+    # coordinates, fields, labels and reference of each dataset, shared by the metrics of every method
+    contexts = {p.name: dataset_context(p, cfg.cluster_params if cfg.cluster else None) for p in preps}
     groups: dict[tuple[str, str, int], list[JobOutcome]] = {}
     returned: dict[tuple[str, str, int], list[JobOutcome]] = {}
     for o, o_space in zip(outcomes, scored):
@@ -443,32 +443,19 @@ def _score(cfg: RunConfig, preps: list[PreparedData], outcomes: list[JobOutcome]
                 continue
             genes = list(o.job.split.target_genes)
             per_item = cfg.protocol in ("holdout", "cellsplit")
-            for r in [] if unscored else score_expression(truth[genes], o.prediction[genes], per_item=per_item):
-                rows.append({**base, "fold": o.job.split.label, **r})
-            xy, why = coords[dname]
-            for r in [] if unscored else score_grid(truth[genes], o.prediction[genes], xy, per_item=per_item,
-                                                    reason=why):
+            for r in [] if unscored else score_split(contexts[dname], truth[genes], o.prediction, space=space,
+                                                     per_item=per_item, seed=seed):
                 rows.append({**base, "fold": o.job.split.label, **r})
             for metric, value in (("runtime_s", o.runtime_s), ("peak_memory_mb", o.peak_memory_mb)):
                 rows.append({**base, "fold": o.job.split.label, "metric": metric, "scope": "run", "item": "",
                              "stat": "value", "value": value})
         if cfg.protocol == "kfold" and all(o.ok for o in outs):
             assembled = pd.concat([o.prediction for o in outs], axis=1)[prep.shared]
-            for r in [] if unscored else score_expression(truth, assembled, per_item=True):
+            # the prediction as the method returned it, whatever the scoring space (clusters, cell types, intervals)
+            as_returned = pd.concat([o.prediction for o in returned[(dname, mname, seed)]], axis=1)[prep.shared]
+            for r in score_assembled(contexts[dname], truth, assembled, outcomes=returned[(dname, mname, seed)],
+                                     returned=as_returned, space=space, seed=seed, unscored=unscored):
                 rows.append({**base, "fold": "all", **r})
-            xy, why = coords[dname]
-            for r in [] if unscored else score_grid(truth, assembled, xy, per_item=True, reason=why):
-                rows.append({**base, "fold": "all", **r})
-            if all(o.confidence is not None for o in outs) and not unscored:
-                confidence = pd.concat([o.confidence for o in outs])
-                for r in score_reliability(truth, assembled, confidence):
-                    rows.append({**base, "fold": "all", **r})
-            labels = prep.labels()
-            if cfg.cluster and labels is not None:
-                # clusters of the prediction as the method returned it, whatever the scoring space
-                as_returned = pd.concat([o.prediction for o in returned[(dname, mname, seed)]], axis=1)[prep.shared]
-                for r in score_clusters(as_returned, labels, cfg.cluster_params, seed):
-                    rows.append({**base, "fold": "all", **r})
     # confidence intervals of every aggregate with per-item values, and method-vs-method tests over genes
     rows.extend(bootstrap_ci_rows(rows))
     write_paired_tests(to_frame(rows), cfg.out)

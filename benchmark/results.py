@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 COLUMNS = [
@@ -20,13 +21,18 @@ COLUMNS = [
     "protocol", "preprocessing", "scoring_space", "quick", "method_version", "git_commit", "suite_version",
 ]
 
-SUMMARY_METRICS = [
-    ("cell", "css"), ("cell", "mse"), ("cell", "pcc"),
-    ("gene", "css"), ("gene", "mse"), ("gene", "pcc"), ("gene", "css_top50_reliable"), ("gene", "css_top50_scale_only"),
-    ("gene", "css_reliability_auc"), ("gene", "css_reliability_auc_scale_only"),
-    ("gene", "ssim"), ("gene", "rmse"), ("gene", "js"), ("gene", "ssim_grid"),
-    ("cluster", "ari"), ("cluster", "fmi"), ("cluster", "completeness"),
-]
+def __getattr__(name: str):
+    # SUMMARY_METRICS and PRIMARY_COLUMNS are read from the metric registry when asked for, so that a
+    # metric registered after this module was imported (a plug-in) is in them too
+    if name == "SUMMARY_METRICS":
+        from .metrics import summary_metrics
+
+        return summary_metrics()
+    if name == "PRIMARY_COLUMNS":
+        from .metrics import primary_columns
+
+        return primary_columns() + COST_COLUMNS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -77,8 +83,11 @@ def summary_table(results: pd.DataFrame, jobs: pd.DataFrame | None = None) -> pd
     and ``n_seeds``. Adds Li et al.'s ``accuracy_score`` (ranks among the methods of each dataset
     in this table), the summed job time and failures.
     """
+    from .metrics import summary_metrics
+
+    summary = summary_metrics()  # (scope, name) of every summary column, from the registry
     agg = results[(results["item"] == "") & (results["stat"].isin(["mean", "value"]))]
-    agg = agg[agg["scope"].isin(["cell", "gene", "cluster"])]
+    agg = agg[agg["scope"].isin({scope for scope, _ in summary})]
     kfold = agg[(agg["protocol"] == "kfold") & (agg["fold"] == "all")]
     hold = agg[agg["protocol"] == "holdout"]
     cells = agg[(agg["protocol"] == "cellsplit") & agg["fold"].astype(str).str.fullmatch(r"r\d+")]
@@ -91,7 +100,7 @@ def summary_table(results: pd.DataFrame, jobs: pd.DataFrame | None = None) -> pd
                                    aggfunc="mean")
         grouped = per_seed.groupby(level=["dataset", "method"])
         table = grouped.mean()
-        cols = [f"{s}_{m}" for s, m in SUMMARY_METRICS if f"{s}_{m}" in table.columns]
+        cols = [f"{s}_{m}" for s, m in summary if f"{s}_{m}" in table.columns]
         table = table[cols]
         table = _with_accuracy_score(table)
         n_seeds = grouped.size()
@@ -125,11 +134,11 @@ def _with_accuracy_score(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(accuracy_score=pd.concat(parts))
 
 
-#: the columns the terminal summary shows first, in order of priority: Li et al.'s accuracy score and the
-#: four metrics it ranks, the cell- and gene-level cosine similarity, the cluster ARI, then cost and failures.
-#: Columns are dropped from the end of this list until the table fits the width (failed_jobs always stays).
-PRIMARY_COLUMNS = ["accuracy_score", "gene_pcc", "gene_ssim", "gene_rmse", "gene_js", "cell_css", "gene_css",
-                   "cluster_ari", "time_s", "n_seeds"]
+#: Columns the terminal summary shows after the metrics whose registry entry gives them a priority
+#: (``Metric.primary``: Li et al.'s accuracy score and the four metrics it ranks, the cell- and gene-level
+#: cosine similarity, the cluster ARI); ``PRIMARY_COLUMNS`` is both, in order. Columns are dropped from the
+#: end of that list until the table fits the width (failed_jobs always stays).
+COST_COLUMNS = ["time_s", "n_seeds"]
 ALWAYS_SHOWN = ["failed_jobs"]
 SUMMARY_WIDTH = 120
 
@@ -146,7 +155,9 @@ def format_summary(table: pd.DataFrame, full: bool = True, width: int = SUMMARY_
         return "(no results)"
     if full:
         return _format_table(table)
-    cols = [c for c in PRIMARY_COLUMNS if c in table.columns]
+    from .metrics import primary_columns
+
+    cols = [c for c in primary_columns() + COST_COLUMNS if c in table.columns]
     keep = [c for c in ALWAYS_SHOWN if c in table.columns]
     while True:
         shown = [c for c in table.columns if c in cols or c in keep or
@@ -188,8 +199,15 @@ def _format_table(table: pd.DataFrame) -> str:
 
 
 def direction_note() -> str:
-    return ("higher is better for css, pcc, ssim, ssim_grid, css_reliability_auc (and its scale-only control), accuracy_score, ari, fmi, "
-            "completeness; lower is better for mse, rmse, js.")
+    """Which summary columns are better high, low, or near a target, from the metric registry."""
+    from .metrics import all_metrics
+
+    shown = [m for m in all_metrics().values() if m.summary or m.scope == "summary"]
+    higher = list(dict.fromkeys(m.name for m in shown if m.higher_is_better is True))
+    lower = list(dict.fromkeys(m.name for m in shown if m.higher_is_better is False))
+    target = [f"{m.name} ({m.best:g})" for m in shown if m.higher_is_better is None and np.isfinite(m.best)]
+    note = f"higher is better for {', '.join(higher)}; lower is better for {', '.join(lower)}"
+    return note + (f"; nearest the target is best for {', '.join(target)}." if target else ".")
 
 
 __all__ = ["COLUMNS", "PRIMARY_COLUMNS", "to_frame", "write_results", "read_results", "summary_table",

@@ -153,15 +153,11 @@ def prepare_lean(data, target_genes: list[str], preprocessing: str = "spage"):
 
 
 def _scores(truth: pd.DataFrame, pred: pd.DataFrame) -> dict[str, float]:
-    """Gene-level CSS and PCC and cell-level CSS of one fold (means; the suite's definitions)."""
-    from .metrics.expression import cosine_similarity, pearson_correlation
+    """Gene-level CSS and PCC and cell-level CSS of one fold: means over items of the registry's metrics."""
+    from .scoring import mean_scores
 
-    t = truth.to_numpy(dtype=np.float64)
-    p = pred.loc[truth.index, truth.columns].to_numpy(dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return {"gene_css": float(np.nanmean(cosine_similarity(t, p, 0))),
-                "gene_pcc": float(np.nanmean(pearson_correlation(t, p, 0))),
-                "cell_css": float(np.nanmean(cosine_similarity(t, p, 1)))}
+        return mean_scores(truth, pred, ["gene_css", "gene_pcc", "cell_css"])
 
 
 def _job_record(jobdir: Path) -> dict[str, Any]:

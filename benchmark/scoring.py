@@ -1,4 +1,11 @@
-"""Scoring predictions against the held-out truth, as tidy rows."""
+"""Scoring predictions against the held-out truth, as tidy rows.
+
+Every registered metric (:mod:`benchmark.metrics`) that can be computed is computed here: the
+harness calls :func:`score_split` for each job's prediction and :func:`score_assembled` for the
+assembled K-fold matrix, each of which runs the registry's metrics of that stage on a
+:class:`~benchmark.metrics.ScoringInput`. A metric registered in-tree or by a plug-in is
+therefore scored without any edit here.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +19,15 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .metrics import (
-    CLUSTER_METRICS,
-    EXPRESSION_METRICS,
-    SPATIAL_METRICS,
+    Aggregate,
     ClusterParams,
-    cluster_scores,
-    cosine_similarity,
-    reliability_auc,
-    reliability_curve,
-    ssim_grid,
-    top_fraction,
+    Curve,
+    DatasetContext,
+    Metric,
+    NotScored,
+    ScoringInput,
+    get_metric,
+    scored_metrics,
 )
 
 if TYPE_CHECKING:  # imported for type hints only: prepare and runner import heavier modules
@@ -179,66 +185,165 @@ def _aggregate_rows(metric: str, scope: str, values: np.ndarray) -> list[dict[st
     return rows
 
 
+def _result_rows(m: Metric, result: Any, inp: ScoringInput, per_item: bool) -> list[dict[str, Any]]:
+    """The tidy rows of one metric's result (see :mod:`benchmark.metrics.base` for the result kinds)."""
+    if isinstance(result, NotScored):
+        if not result.row:
+            return []
+        return [{"metric": m.name, "scope": m.scope, "item": result.reason or "not applicable", "stat": "skipped",
+                 "value": np.nan}]
+    if isinstance(result, Aggregate):
+        return _aggregate_rows(m.name, m.scope, np.asarray(result.values, dtype=np.float64))
+    if isinstance(result, Curve):
+        return [{"metric": m.name, "scope": m.scope, "item": str(i), "stat": "mean", "value": float(v)}
+                for i, v in result.values.items()]
+    values = np.asarray(result, dtype=np.float64)
+    if values.ndim == 0:
+        return [{"metric": m.name, "scope": m.scope, "item": "", "stat": "value", "value": float(values)}]
+    items = inp.truth.index if m.scope == "cell" else inp.truth.columns
+    if len(values) != len(items):
+        raise ValueError(f"metric {m.key} returned {len(values)} values for {len(items)} {m.scope}s")
+    rows: list[dict[str, Any]] = []
+    if per_item:
+        rows.extend({"metric": m.name, "scope": m.scope, "item": str(i), "stat": "value", "value": float(v)}
+                    for i, v in zip(items, values))
+    rows.extend(_aggregate_rows(m.name, m.scope, values))
+    return rows
+
+
+def _compute(m: Metric, inp: ScoringInput) -> Any:
+    if m.compute is not None:
+        return m.compute(inp)
+    t, p = inp.arrays()
+    return m.fn(t, p)
+
+
+def score_prediction(inp: ScoringInput, *, per_item: bool = True, metrics: list[Metric] | None = None,
+                     space_dependent: bool = True) -> list[dict[str, Any]]:
+    """Rows of every metric of ``metrics`` (default: every scored metric of the input's stage) for ``inp``.
+
+    A ``split``-stage input gets the ``split`` metrics; an ``assembled`` one both stages'.
+    ``space_dependent=False`` leaves out the metrics computed in the scoring space (for a method
+    whose output cannot be taken to that space). Per-item rows only if ``per_item``.
+    """
+    if metrics is None:
+        stages = ("split",) if inp.stage == "split" else ("split", "assembled")
+        metrics = [m for m in scored_metrics() if m.stage in stages]
+    rows: list[dict[str, Any]] = []
+    for m in metrics:
+        if m.space_dependent and not space_dependent:
+            continue
+        rows.extend(_result_rows(m, _compute(m, inp), inp, per_item))
+    return rows
+
+
+def dataset_context(prep: "PreparedData", cluster_params: ClusterParams | None = None) -> DatasetContext:
+    """The facts of a prepared dataset that metrics use beside the matrices (coordinates, fields,
+    labels, the reference), for its scored cells (``prep.truth``'s rows).
+
+    ``cluster_params`` is ``None`` when the run does not cluster.
+    """
+    cells = prep.truth.index
+    coords, reason = spatial_coordinates(prep.data, cells)
+    fields = field_coords = None
+    spatial = prep.data.spatial
+    key = prep.data.field_key
+    if coords is not None and key and key in spatial.obs:
+        fields = spatial.obs[key].loc[cells].astype(str).to_numpy()
+        from .datasets.quirks import FIELD_COORDS_KEY
+
+        if FIELD_COORDS_KEY in spatial.obsm:  # coordinates within each field, before the fields were tiled
+            field_coords = np.asarray(spatial[cells].obsm[FIELD_COORDS_KEY], dtype=np.float64)[:, :2]
+    reference = reference_labels = None
+    ref = prep.reference
+    if ref is not None and set(prep.shared) <= set(ref.var_names):
+        x = ref[:, prep.shared].X
+        x = x.toarray() if sp.issparse(x) else np.asarray(x)
+        reference = pd.DataFrame(x.astype(np.float64), index=ref.obs_names, columns=prep.shared)
+        lk = prep.data.label_key
+        if lk and lk in ref.obs:
+            reference_labels = ref.obs[lk]
+    return DatasetContext(prep.name, coords=coords, coords_reason=reason, fields=fields, field_coords=field_coords,
+                          labels=prep.labels(), reference=reference, reference_labels=reference_labels,
+                          measured=prep.truth, cluster_params=cluster_params)
+
+
+def score_split(context: DatasetContext | None, truth: pd.DataFrame, prediction: pd.DataFrame, *,
+                space: str = "normalized", per_item: bool = True, seed: int = 0) -> list[dict[str, Any]]:
+    """Rows of the ``split``-stage metrics of one job's prediction (its target genes) in ``space``."""
+    genes = list(truth.columns)
+    inp = ScoringInput(truth, prediction[genes], "split", space=space, context=context, seed=seed)
+    return score_prediction(inp, per_item=per_item)
+
+
+def score_assembled(context: DatasetContext | None, truth: pd.DataFrame, assembled: pd.DataFrame, *,
+                    outcomes: list["JobOutcome"] = (), returned: pd.DataFrame | None = None,
+                    space: str = "normalized", seed: int = 0, unscored: str = "") -> list[dict[str, Any]]:
+    """Rows of every metric of the assembled K-fold prediction (every shared gene predicted once).
+
+    ``assembled`` is in the scoring space, ``returned`` as the methods returned it (clusters,
+    cell typing, intervals); ``outcomes`` are the jobs as returned, which carry the per-gene
+    confidence and the intervals (``info["intervals"]``). With ``unscored`` (why the method's
+    output cannot be scored in ``space``) the space-dependent metrics are left out.
+    """
+    from .metrics.uncertainty import read_intervals
+
+    outs = list(outcomes)
+    confidence = (pd.concat([o.confidence for o in outs])
+                  if outs and all(o.confidence is not None for o in outs) else None)
+    intervals = read_intervals([o.info for o in outs], truth.index, list(truth.columns)) if outs else None
+    inp = ScoringInput(truth, assembled, "assembled", returned=returned, space=space, context=context,
+                       confidence=confidence, intervals=intervals, seed=seed)
+    return score_prediction(inp, per_item=True, space_dependent=not unscored)
+
+
+def mean_scores(truth: pd.DataFrame, pred: pd.DataFrame, columns: list[str]) -> dict[str, float]:
+    """Means over items of per-item metrics given by column (``gene_pcc``), NaN items left out."""
+    t = truth.to_numpy(dtype=np.float64)
+    p = pred.loc[truth.index, truth.columns].to_numpy(dtype=np.float64)
+    out = {}
+    for col in columns:
+        scope, _, name = col.partition("_")
+        values = np.asarray(get_metric(f"{scope}/{name}").fn(t, p), dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        out[col] = float(finite.mean()) if finite.size else float("nan")
+    return out
+
+
+# -- single families, for callers that have only some inputs ---------------------------------------
+
+
+def _family(names: list[str]) -> list[Metric]:
+    return [m for m in scored_metrics() if m.key in names]
+
+
 def score_expression(truth: pd.DataFrame, pred: pd.DataFrame, *, per_item: bool = True) -> list[dict[str, Any]]:
-    """Cell- and gene-level CSS, MSE and PCC, and gene-level SSIM, RMSE and JS (Li et al. 2022),
+    """Rows of the metrics computed from the two matrices alone (cell- and gene-level CSS, MSE and
+    PCC, gene-level SSIM, RMSE and JS of Li et al. 2022, and any plug-in metric with only an ``fn``)
     of ``pred`` against ``truth`` (same shape and labels).
 
     Returns per-item rows (``stat="value"``; ``item`` = cell or gene id) if ``per_item``, and the
     mean and median of each metric (``item=""``).
     """
-    pred = pred.loc[truth.index, truth.columns]
-    t = truth.to_numpy(dtype=np.float64)
-    p = pred.to_numpy(dtype=np.float64)
-    rows: list[dict[str, Any]] = []
-    for m in EXPRESSION_METRICS + SPATIAL_METRICS:
-        values = np.asarray(m.fn(t, p), dtype=np.float64)
-        items = truth.index if m.scope == "cell" else truth.columns
-        if per_item:
-            rows.extend(
-                {"metric": m.name, "scope": m.scope, "item": str(i), "stat": "value", "value": float(v)}
-                for i, v in zip(items, values)
-            )
-        rows.extend(_aggregate_rows(m.name, m.scope, values))
-    return rows
+    inp = ScoringInput(truth, pred)
+    metrics = [m for m in scored_metrics() if m.compute is None and m.stage == "split"]
+    return score_prediction(inp, per_item=per_item, metrics=metrics)
 
 
 def score_clusters(pred: pd.DataFrame, labels: pd.Series, params: ClusterParams, seed: int) -> list[dict[str, Any]]:
-    """ARI, FMI and Completeness of Leiden clusters of ``pred`` vs ``labels``."""
-    scores = cluster_scores(pred.to_numpy(), labels.loc[pred.index].to_numpy(), params, seed)
-    rows = [{"metric": m.name, "scope": "cluster", "item": "", "stat": "value", "value": scores[m.name]}
-            for m in CLUSTER_METRICS]
-    rows.append({"metric": "n_clusters", "scope": "cluster", "item": "", "stat": "value", "value": scores["n_clusters"]})
-    return rows
+    """ARI, FMI, Completeness and the number of Leiden clusters of ``pred`` vs ``labels``."""
+    ctx = DatasetContext("", labels=labels, cluster_params=params)
+    inp = ScoringInput(pred, pred, "assembled", returned=pred, context=ctx, seed=seed)
+    return score_prediction(inp, metrics=[m for m in scored_metrics() if m.scope == "cluster"])
 
 
-def score_reliability(truth: pd.DataFrame, pred: pd.DataFrame, confidence: pd.Series,
-                      fraction: float = 0.5) -> list[dict[str, Any]]:
-    """Gene-level CSS of the ``fraction`` most confident genes (mean and median), and the reliability curve.
+def score_reliability(truth: pd.DataFrame, pred: pd.DataFrame, confidence: pd.Series) -> list[dict[str, Any]]:
+    """Gene-level CSS of the 50% most confident genes (mean and median), its scale-only control,
+    and the reliability curve and its AUC (:mod:`benchmark.metrics.reliability`)."""
+    from .metrics import RELIABILITY_METRICS
 
-    The curve rows (``css_reliability_curve``, ``_oracle``, ``_random``; ``item`` = fraction of
-    genes kept, ``stat="mean"``) and their summary ``css_reliability_auc`` are described in
-    :func:`benchmark.metrics.reliability_curve` and :func:`benchmark.metrics.reliability_auc`.
-    """
-    aligned = pred.loc[truth.index, truth.columns].to_numpy(np.float64)
-    css = pd.Series(cosine_similarity(truth.to_numpy(), aligned, 0), index=truth.columns)
-    top = top_fraction(css.dropna(), confidence, fraction).to_numpy()
-    rows = _aggregate_rows(f"css_top{round(fraction * 100)}_reliable", "gene", top)
-    # The yardstick a confidence must beat: the RMS of the method's own prediction per gene. CSS is
-    # a cosine, so genes predicted large tend to score high whatever their uncertainty.
-    scale = pd.Series(np.sqrt(np.mean(np.square(aligned), axis=0)), index=truth.columns)
-    rows += _aggregate_rows(f"css_top{round(fraction * 100)}_scale_only", "gene",
-                            top_fraction(css.dropna(), scale, fraction).to_numpy())
-    if css.notna().any():
-        curve = reliability_curve(css, confidence)
-        for col in ("method", "oracle", "random"):
-            name = "css_reliability_curve" if col == "method" else f"css_reliability_{col}"
-            rows.extend({"metric": name, "scope": "gene", "item": f"{f:g}", "stat": "mean", "value": float(v)}
-                        for f, v in curve[col].items())
-        rows.append({"metric": "css_reliability_auc", "scope": "gene", "item": "", "stat": "value",
-                     "value": reliability_auc(curve)})
-        rows.append({"metric": "css_reliability_auc_scale_only", "scope": "gene", "item": "", "stat": "value",
-                     "value": reliability_auc(reliability_curve(css, scale))})
-    return rows
+    inp = ScoringInput(truth, pred, "assembled", confidence=confidence)
+    return score_prediction(inp, metrics=_family([m.key for m in RELIABILITY_METRICS]))
 
 
 def spatial_coordinates(data, cells: pd.Index) -> tuple[np.ndarray | None, str]:
@@ -263,14 +368,6 @@ def score_grid(truth: pd.DataFrame, pred: pd.DataFrame, coords: np.ndarray | Non
     Without coordinates (``coords is None``) the metric is skipped: the row has ``item`` = the
     reason and a NaN value, so the results say why the metric is missing.
     """
-    if coords is None:
-        return [{"metric": "ssim_grid", "scope": "gene", "item": reason or "no spatial coordinates",
-                 "stat": "skipped", "value": np.nan}]
-    pred = pred.loc[truth.index, truth.columns]
-    values = ssim_grid(truth.to_numpy(dtype=np.float64), pred.to_numpy(dtype=np.float64), coords)
-    rows: list[dict[str, Any]] = []
-    if per_item:
-        rows.extend({"metric": "ssim_grid", "scope": "gene", "item": str(g), "stat": "value", "value": float(v)}
-                    for g, v in zip(truth.columns, values))
-    rows.extend(_aggregate_rows("ssim_grid", "gene", values))
-    return rows
+    ctx = DatasetContext("", coords=coords, coords_reason=reason or "no spatial coordinates")
+    return score_prediction(ScoringInput(truth, pred, context=ctx), per_item=per_item,
+                            metrics=[get_metric("gene/ssim_grid")])

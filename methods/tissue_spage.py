@@ -60,6 +60,49 @@ def relative_interval_width(lo: np.ndarray, hi: np.ndarray, predicted: np.ndarra
     return rel
 
 
+def _check_levels(levels) -> tuple[float, ...]:
+    """The nominal coverages as floats in (0, 1), or :class:`InputError`."""
+    try:
+        out = tuple(float(v) for v in (levels if isinstance(levels, (list, tuple)) else [levels]))
+    except (TypeError, ValueError):
+        raise InputError(f"method 'tissue': interval_levels must be numbers in (0, 1), got {levels!r}") from None
+    if not out or not all(0.0 < v < 1.0 for v in out):
+        raise InputError(f"method 'tissue': interval_levels must be numbers in (0, 1), got {levels!r}")
+    return out
+
+
+def intervals_info(cells, genes: list[str], pred: np.ndarray,
+                   bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> dict:
+    """Prediction intervals in the JSON form the scorer reads (:func:`benchmark.metrics.uncertainty.read_intervals`).
+
+    The :class:`~benchmark.task.Prediction` contract has no interval field, and ``info`` is kept
+    with the job (``job.json``), so intervals travel there. Cells are named because the task's
+    cells come in a seeded order that the harness restores for the expression only. Bounds are
+    stored as distances below and above the prediction; a bound TISSUE left undefined (too few
+    calibration scores) is ``None``, which the scorer counts as no interval.
+
+    Parameters
+    ----------
+    cells
+        The task's spatial cell names, in the order of the rows of ``pred`` and the bounds.
+    genes
+        Target genes, in the order of the columns.
+    pred
+        Cells x genes predictions the intervals surround.
+    bounds
+        Nominal coverage -> (lower, upper) cells x genes bounds.
+    """
+    def _offsets(a: np.ndarray) -> list[list[float | None]]:
+        return [[None if not np.isfinite(v) else float(v) for v in row] for row in a.T]  # genes x cells
+
+    return {
+        "cells": [str(c) for c in cells],
+        "genes": list(genes),
+        "levels": {f"{level:g}": {"below": _offsets(pred - lo), "above": _offsets(hi - pred)}
+                   for level, (lo, hi) in bounds.items()},
+    }
+
+
 @register
 class TissueSpaGE(Method):
     """TISSUE: SpaGE predictions with conformal, spatially adaptive prediction intervals.
@@ -145,6 +188,9 @@ class TissueSpaGE(Method):
         alpha_level: float = 0.33
         #: Symmetric intervals (TISSUE's default) or separate lower/upper quantiles.
         symmetric: bool = True
+        #: Nominal coverages of the intervals returned for calibration scoring (``info["intervals"]``,
+        #: scored by :mod:`benchmark.metrics.uncertainty`). The confidence uses ``alpha_level`` alone.
+        interval_levels: tuple[float, ...] = (0.67, 0.9)
 
     def fit_predict(self, task: ImputationTask) -> Prediction:
         import tissue.main as tm
@@ -181,6 +227,7 @@ class TissueSpaGE(Method):
                          obs=pd.DataFrame(index=_tokens("r", task.reference.n_obs)),
                          var=pd.DataFrame(index=used_tok + target_tok))
 
+        levels = _check_levels(p.interval_levels)
         n_genes_g = len(used) + len(targets)  # columns of TISSUE's prediction matrix
         k_gene = max(1, min(int(p.k_gene), n_genes_g))
         n_pc = max(1, min(int(p.n_pc), n_genes_g, task.n_cells))
@@ -198,6 +245,13 @@ class TissueSpaGE(Method):
             tm.conformalize_spatial_uncertainty(sp, _PREDICTED, calib, weight="exp_cos", add_one=True,
                                                 grouping_method="kmeans_gene_cell", k=k_gene, k2=int(p.k_cell),
                                                 n_pc=n_pc, weight_n_pc=weight_n_pc)
+            # each call overwrites obsm[..._lo/_hi] with one level's bounds; read them after each
+            bounds = {}
+            for level in levels:
+                tm.conformalize_prediction_interval(sp, _PREDICTED, calib, alpha_level=1.0 - level,
+                                                    symmetric=bool(p.symmetric))
+                bounds[level] = (sp.obsm[_PREDICTED + "_lo"].loc[:, target_tok].to_numpy(dtype=np.float64),
+                                 sp.obsm[_PREDICTED + "_hi"].loc[:, target_tok].to_numpy(dtype=np.float64))
             tm.conformalize_prediction_interval(sp, _PREDICTED, calib, alpha_level=float(p.alpha_level),
                                                 symmetric=bool(p.symmetric))
 
@@ -222,5 +276,6 @@ class TissueSpaGE(Method):
                   "zero_variance_genes_dropped": dropped, "cells_with_nan_set_to_0": n_bad_cells,
                   "genes_without_interval": [g for g, b in zip(targets, bad_width) if b],
                   "mean_interval_width": float(np.mean(hi - lo)), "k_gene": k_gene,
-                  "alpha_level": float(p.alpha_level)},
+                  "alpha_level": float(p.alpha_level),
+                  "intervals": intervals_info(task.spatial.obs_names, targets, pred, bounds)},
         )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .base import Metric
+from .base import Metric, NotScored
 
 
 @dataclass(frozen=True)
@@ -91,15 +91,48 @@ def _completeness(labels, clusters):
     return completeness_score(labels, clusters)
 
 
+def _clusters(inp) -> dict[str, float] | NotScored:
+    """The Leiden clustering of the prediction as returned, scored against the known labels (once
+    per input, shared by ARI, FMI, completeness and the cluster count)."""
+    ctx = inp.context
+    if ctx is None or ctx.cluster_params is None:
+        return NotScored("the run does not cluster", row=False)
+    if ctx.labels is None:
+        return NotScored("the dataset has no cell-type labels", row=False)
+    x = inp.returned if inp.returned is not None else inp.prediction
+    return inp.cached("clusters", lambda: cluster_scores(x.to_numpy(), ctx.labels.loc[x.index].to_numpy(),
+                                                         ctx.cluster_params, inp.seed))
+
+
+def _cluster_value(name: str):
+    def compute(inp):
+        scores = _clusters(inp)
+        return scores if isinstance(scores, NotScored) else scores[name]
+    return compute
+
+
+_SKLEARN = "scikit-learn; Leiden: Traag et al. 2019, Sci. Rep. 9:5233"
+_COMMON = dict(stage="assembled", space_dependent=False, reference=_SKLEARN)
+
 CLUSTER_METRICS = [
     Metric("ari", "cluster", True, (-0.5, 1.0), 1.0,
-           "Adjusted Rand index of Leiden clusters of the imputed matrix vs known labels.", _ari),
+           "Adjusted Rand index of Leiden clusters of the imputed matrix vs known labels.", _ari,
+           compute=_cluster_value("ari"), label="ARI", order=14, summary=True, report=True, rank=True,
+           leaderboard=7, primary=7, **_COMMON),
     Metric("fmi", "cluster", True, (0.0, 1.0), 1.0,
-           "Fowlkes-Mallows index of Leiden clusters of the imputed matrix vs known labels.", _fmi),
+           "Fowlkes-Mallows index of Leiden clusters of the imputed matrix vs known labels.", _fmi,
+           compute=_cluster_value("fmi"), label="FMI", order=15, summary=True, report=True, rank=True,
+           leaderboard=8, **_COMMON),
     Metric("completeness", "cluster", True, (0.0, 1.0), 1.0,
            "Completeness of Leiden clusters vs known labels: 1 when each label falls in one cluster.",
-           _completeness),
+           _completeness, compute=_cluster_value("completeness"), label="Completeness", order=16, summary=True,
+           report=True, leaderboard=9, **_COMMON),
 ]
+
+#: The number of clusters found, beside the scores (a count: no better direction).
+CLUSTER_COUNT = Metric("n_clusters", "cluster", None, (1.0, None), float("nan"),
+                       "Number of Leiden clusters of the imputed matrix (a count, no better direction).",
+                       compute=_cluster_value("n_clusters"), label="clusters", **_COMMON)
 
 
 def cluster_scores(x, labels, params: ClusterParams = ClusterParams(), seed: int = 0) -> dict[str, float]:

@@ -66,27 +66,38 @@ def _per(fn, axis):
     return lambda truth, pred: fn(truth, pred, axis)
 
 
-EXPRESSION_METRICS = [
-    Metric(
-        "css", scope, True, (-1.0, 1.0), 1.0,
-        f"Cosine similarity between measured and predicted vectors of each {scope}: "
-        "sum(t*p)/(|t||p|). NaN if the measured vector is all zero.",
-        _per(cosine_similarity, axis),
-    )
-    for scope, axis in (("cell", 1), ("gene", 0))
-] + [
-    Metric(
-        "mse", scope, False, (0.0, None), 0.0,
-        f"Mean squared error between measured and predicted values of each {scope}: mean((t-p)^2).",
-        _per(mean_squared_error, axis),
-    )
-    for scope, axis in (("cell", 1), ("gene", 0))
-] + [
-    Metric(
-        "pcc", scope, True, (-1.0, 1.0), 1.0,
-        f"Pearson correlation between measured and predicted vectors of each {scope}. "
-        "NaN if the measured vector is constant; 0 if only the prediction is.",
-        _per(pearson_correlation, axis),
-    )
-    for scope, axis in (("cell", 1), ("gene", 0))
-]
+#: (scope, axis, summary order, label prefix) of the per-cell and per-gene versions
+_SCOPES = (("cell", 1, 0, "cell"), ("gene", 0, 3, "gene"))
+#: leaderboard positions (gene PCC, the primary metric, first) and terminal-summary priorities
+_LEADERBOARD = {"gene/pcc": 0, "gene/css": 1, "gene/mse": 2, "cell/css": 3, "cell/pcc": 4, "cell/mse": 5}
+_PRIMARY = {"gene/pcc": 1, "cell/css": 5, "gene/css": 6}
+#: metrics of the report's rank heatmap (gene MSE is left out: its mean is the cell MSE mean, the MSE
+#: of the whole matrix, so it would count twice)
+_RANKED = {"cell/css", "cell/mse", "cell/pcc", "gene/css", "gene/pcc"}
+
+
+def _expression_metric(name: str, position: int, higher: bool, bounds, best: float, label: str, what: str,
+                       fn) -> list[Metric]:
+    out = []
+    for scope, axis, base, prefix in _SCOPES:
+        key = f"{scope}/{name}"
+        out.append(Metric(
+            name, scope, higher, bounds, best, what.format(scope=scope), _per(fn, axis),
+            label=f"{prefix} {label}", order=base + position, summary=True, report=True, rank=key in _RANKED,
+            leaderboard=_LEADERBOARD.get(key), primary=_PRIMARY.get(key),
+            reference="Li et al. 2022, Nat. Methods 19:662 (SpatialBenchmarking)",
+        ))
+    return out
+
+
+EXPRESSION_METRICS = (
+    _expression_metric("css", 0, True, (-1.0, 1.0), 1.0, "CSS",
+                       "Cosine similarity between measured and predicted vectors of each {scope}: "
+                       "sum(t*p)/(|t||p|). NaN if the measured vector is all zero.", cosine_similarity)
+    + _expression_metric("mse", 1, False, (0.0, None), 0.0, "MSE",
+                         "Mean squared error between measured and predicted values of each {scope}: mean((t-p)^2).",
+                         mean_squared_error)
+    + _expression_metric("pcc", 2, True, (-1.0, 1.0), 1.0, "PCC",
+                         "Pearson correlation between measured and predicted vectors of each {scope}. "
+                         "NaN if the measured vector is constant; 0 if only the prediction is.", pearson_correlation)
+)

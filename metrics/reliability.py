@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .base import Metric
+from .base import Aggregate, Curve, Metric, NotScored
+from .expression import cosine_similarity
 
 
 def top_fraction(values: pd.Series, confidence: pd.Series, fraction: float = 0.5) -> pd.Series:
@@ -25,15 +26,6 @@ def top_fraction(values: pd.Series, confidence: pd.Series, fraction: float = 0.5
     n = max(1, int(np.floor(fraction * len(values))))
     order = np.argsort(-conf.to_numpy(), kind="stable")[:n]
     return values.iloc[order]
-
-
-RELIABILITY_METRICS = [
-    Metric(
-        "css_top50_reliable", "gene", True, (-1.0, 1.0), 1.0,
-        "Gene-level CSS over the 50% of genes with the highest confidence score (methods with confidence only); "
-        "compare with gene-level CSS over all genes.",
-    ),
-]
 
 
 #: Fractions of genes kept for the reliability curve.
@@ -107,33 +99,100 @@ def reliability_auc(curve: pd.DataFrame) -> float:
     return float((area["method"] - area["random"]) / denom)
 
 
-RELIABILITY_METRICS += [
+#: Fraction of the most confident genes of ``css_top50_reliable`` (the stImpute paper's top 50%).
+TOP_FRACTION = 0.5
+_NO_CONFIDENCE = NotScored("the method returns no per-gene confidence", row=False)
+
+
+def _css_and_scale(inp) -> tuple[pd.Series, pd.Series]:
+    """Gene-level CSS of the input and the scale-only control's ranking score (the RMS over cells
+    of the method's own prediction per gene)."""
+    def _make():
+        t, p = inp.arrays()
+        css = pd.Series(cosine_similarity(t, p, 0), index=inp.truth.columns)
+        # The yardstick a confidence must beat: CSS is a cosine, so genes predicted large tend to
+        # score high whatever their uncertainty.
+        scale = pd.Series(np.sqrt(np.mean(np.square(p), axis=0)), index=inp.truth.columns)
+        return css, scale
+    return inp.cached("reliability_css", _make)
+
+
+def _top(ranking: str):
+    def compute(inp):
+        if inp.confidence is None:
+            return _NO_CONFIDENCE
+        css, scale = _css_and_scale(inp)
+        by = inp.confidence if ranking == "confidence" else scale
+        return Aggregate(top_fraction(css.dropna(), by, TOP_FRACTION).to_numpy())
+    return compute
+
+
+def _curve(column: str):
+    def compute(inp):
+        if inp.confidence is None:
+            return _NO_CONFIDENCE
+        css, _ = _css_and_scale(inp)
+        if not css.notna().any():
+            return NotScored("no gene has a defined CSS", row=False)
+        curve = inp.cached("reliability_curve", lambda: reliability_curve(css, inp.confidence))
+        if column == "auc":
+            return reliability_auc(curve)
+        return Curve(pd.Series(curve[column].to_numpy(), index=[f"{f:g}" for f in curve.index]))
+    return compute
+
+
+def _auc_scale_only(inp):
+    if inp.confidence is None:
+        return _NO_CONFIDENCE
+    css, scale = _css_and_scale(inp)
+    if not css.notna().any():
+        return NotScored("no gene has a defined CSS", row=False)
+    return reliability_auc(reliability_curve(css, scale))
+
+
+_STIMPUTE = "the stImpute paper's 'top 50% reliable genes'; curve, AUC and scale-only control: this suite (docs/metrics.md)"
+_COMMON = dict(stage="assembled", reference=_STIMPUTE)
+
+RELIABILITY_METRICS = [
+    Metric(
+        "css_top50_reliable", "gene", True, (-1.0, 1.0), 1.0,
+        "Gene-level CSS over the 50% of genes with the highest confidence score (methods with confidence only); "
+        "compare with gene-level CSS over all genes.",
+        compute=_top("confidence"), label="gene CSS, top 50% confident", order=6, summary=True, report=True,
+        leaderboard=6, **_COMMON,
+    ),
     Metric(
         "css_reliability_curve", "gene", True, (-1.0, 1.0), 1.0,
         "Reliability curve (methods with confidence only): mean gene-level CSS over the top fraction f of genes "
         "ranked by confidence, one row per f = 0.1, 0.2, .., 1.0 (item = f). At f = 1 it is the mean over all genes.",
+        compute=_curve("method"), label="reliability curve", **_COMMON,
     ),
     Metric(
         "css_reliability_oracle", "gene", True, (-1.0, 1.0), 1.0,
         "The same curve with genes ranked by their true CSS (the best any confidence can do); item = f.",
+        compute=_curve("oracle"), label="reliability curve, oracle", **_COMMON,
     ),
     Metric(
         "css_reliability_random", "gene", True, (-1.0, 1.0), 1.0,
         "The curve's expectation under a random ranking of genes: the mean CSS over all genes at every f; item = f.",
+        compute=_curve("random"), label="reliability curve, random", **_COMMON,
     ),
     Metric(
         "css_reliability_auc", "gene", True, (None, 1.0), 1.0,
         "(area under curve - area under random) / (area under oracle - area under random), trapezoids over f: "
         "1 = confidence ranks genes as their CSS does, 0 = no better than chance, < 0 = worse.",
+        compute=_curve("auc"), label="reliability AUC", order=8, summary=True, **_COMMON,
     ),
     Metric(
         "css_top50_scale_only", "gene", True, (-1.0, 1.0), 1.0,
         "Control for css_top50_reliable (methods with confidence only): the same, with genes ranked by the RMS "
         "over cells of the method's own prediction instead of its confidence. CSS is a cosine, so large "
         "predictions tend to score high; a confidence is informative where it beats this.",
+        compute=_top("scale"), label="gene CSS, top 50% by scale", order=7, summary=True, **_COMMON,
     ),
     Metric(
         "css_reliability_auc_scale_only", "gene", True, (None, 1.0), 1.0,
         "css_reliability_auc with genes ranked by the RMS of the method's own prediction (the scale-only control).",
+        compute=_auc_scale_only, label="reliability AUC, scale only", order=9, summary=True, **_COMMON,
     ),
 ]

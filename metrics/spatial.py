@@ -23,6 +23,12 @@ permutation of cells). :func:`ssim_grid` adds the image SSIM the metric was made
 rasterised onto a grid of square pixels from the cells' coordinates, then the windowed SSIM of
 Wang et al. (2004). It needs coordinates; without them it is skipped.
 
+Spatial pattern (issue 21): Moran's I of each gene (squidpy's implementation) on a fixed kNN
+graph of the coordinates, computed within each field or section, for the measured and the
+predicted values. :data:`MORAN_METRICS` compare them per gene (``morans_i_abs_diff``), over
+genes (``morans_i_spearman``, ``morans_i_bias``) and as calls of spatially variable genes
+(``svg_overlap``, ``svg_auprc``); see docs/metrics.md.
+
 Conventions (on the suite's log-normalised scale, where measured values are non-negative):
 
 * negative predicted values are set to 0 before SSIM and JS, whose rescalings assume
@@ -36,11 +42,13 @@ Conventions (on the suite's log-normalised scale, where measured values are non-
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 from scipy.special import rel_entr
 
-from .base import Metric
+from .base import Metric, NotScored
 
 #: SSIM constants (Wang et al. 2004; Li et al. use the same), for data scaled to [0, 1].
 K1, K2 = 0.01, 0.03
@@ -257,20 +265,221 @@ def accuracy_score(means: pd.DataFrame, columns=AS_COLUMNS) -> pd.Series:
     return pd.Series(np.mean(scores, axis=0), index=means.index, name="accuracy_score")
 
 
+# --- spatial pattern: Moran's I and spatially variable genes -------------------------------------
+
+#: Spatial neighbours per cell of the fixed kNN graph on the coordinates (squidpy's default for
+#: generic coordinates).
+MORAN_NEIGHBORS = 6
+#: Fraction of the genes called spatially variable (top by Moran's I), at least one gene.
+SVG_FRACTION = 0.2
+#: Fewest cells a field needs for its Moran's I (smaller fields are left out).
+MIN_FIELD_CELLS = MORAN_NEIGHBORS + 2
+
+
+def _constant_columns(x: np.ndarray) -> np.ndarray:
+    """Columns constant up to rounding (the tolerance of the suite's PCC)."""
+    return ~(x.std(axis=0) > 1e-12 * np.maximum(1.0, np.abs(x).max(axis=0)))
+
+
+@contextlib.contextmanager
+def _squidpy():
+    """squidpy, imported and called without its import-time warnings or its INFO log lines (which it
+    writes to the terminal, in the middle of the run's summary)."""
+    import logging
+    import warnings
+
+    logger = logging.getLogger("spatialdata._logging")  # the logger squidpy's graph functions write to
+    level = logger.level
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import squidpy as sq
+
+        logger.setLevel(logging.WARNING)
+        try:
+            yield sq
+        finally:
+            logger.setLevel(level)
+
+
+def _field_graphs(context) -> list[tuple[np.ndarray, "object"]]:
+    """``[(cell rows, connectivities)]`` per field: squidpy's kNN graph of each field's coordinates.
+
+    Built once per dataset (the graph depends on the coordinates only). A field with fewer than
+    :data:`MIN_FIELD_CELLS` cells is left out.
+    """
+    def _make():
+        import anndata as ad
+
+        xy = context.field_coords if context.field_coords is not None else context.coords
+        fields = context.fields if context.fields is not None else np.zeros(len(xy), dtype=int)
+        out = []
+        for f in pd.unique(fields):
+            rows = np.flatnonzero(fields == f)
+            if len(rows) < MIN_FIELD_CELLS:
+                continue
+            a = ad.AnnData(X=np.zeros((len(rows), 1), dtype=np.float32))
+            a.obsm["spatial"] = np.asarray(xy[rows, :2], dtype=np.float64)
+            with _squidpy() as sq:
+                sq.gr.spatial_neighbors_knn(a, n_neighs=MORAN_NEIGHBORS)
+            out.append((rows, a.obsp["spatial_connectivities"].tocsr()))
+        return out
+    return context.cached("moran_graphs", _make)
+
+
+def morans_i(x: np.ndarray, context) -> np.ndarray:
+    """Moran's I of each column of ``x`` (cells x genes, rows = the context's cells), by squidpy.
+
+    ``squidpy.gr.spatial_autocorr(mode="moran")`` on the graph of :func:`_field_graphs`
+    (row-standardised weights, squidpy's default), computed within each field and averaged over
+    fields weighted by their number of cells. A column constant within a field (a constant
+    prediction has no spatial pattern) is NaN there; a gene NaN in every field is NaN.
+    """
+    import anndata as ad
+
+    x = np.asarray(x, dtype=np.float64)
+    total = np.zeros(x.shape[1])
+    weight = np.zeros(x.shape[1])
+    for rows, conn in _field_graphs(context):
+        sub = x[rows]
+        ok = ~_constant_columns(sub)
+        if not ok.any():
+            continue
+        names = [f"g{j}" for j in np.flatnonzero(ok)]
+        a = ad.AnnData(X=sub[:, ok], var=pd.DataFrame(index=names))
+        a.obsp["spatial_connectivities"] = conn
+        with _squidpy() as sq:
+            res = sq.gr.spatial_autocorr(a, mode="moran", n_perms=None, copy=True, show_progress_bar=False)
+        vals = res["I"].reindex(names).to_numpy(dtype=np.float64)
+        good = np.isfinite(vals)
+        cols = np.flatnonzero(ok)[good]
+        total[cols] += vals[good] * len(rows)
+        weight[cols] += len(rows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, total / np.where(weight > 0, weight, 1.0), np.nan)
+
+
+def _moran_pair(inp) -> tuple[np.ndarray, np.ndarray] | NotScored:
+    """(Moran's I of the measured genes, of the predicted genes) for a scoring input, or why not."""
+    ctx = inp.context
+    if ctx is None or ctx.coords is None:
+        return NotScored((ctx.coords_reason if ctx is not None else "") or "no spatial coordinates")
+
+    def _make():
+        t, p = inp.arrays()
+        genes = list(inp.truth.columns)
+        known = ctx.cached(("moran_truth", inp.space), dict)  # per gene: measured values are the same for all methods
+        todo = [j for j, g in enumerate(genes) if g not in known]
+        if todo:
+            for j, v in zip(todo, morans_i(t[:, todo], ctx)):
+                known[genes[j]] = v
+        return np.array([known[g] for g in genes]), morans_i(p, ctx)
+    return inp.cached("moran", _make)
+
+
+def _moran_abs_diff(inp):
+    pair = _moran_pair(inp)
+    if not isinstance(pair, tuple):
+        return pair
+    it, ip = pair
+    # a prediction without spatial pattern (constant) has Moran's I 0, as PCC calls it uncorrelated
+    return np.abs(np.where(np.isnan(ip), 0.0, ip) - it)
+
+
+def _moran_bias(inp):
+    pair = _moran_pair(inp)
+    if not isinstance(pair, tuple):
+        return pair
+    it, ip = pair
+    d = np.where(np.isnan(ip), 0.0, ip) - it
+    d = d[np.isfinite(d)]
+    return float(d.mean()) if d.size else np.nan
+
+
+def _moran_spearman(inp):
+    from scipy.stats import spearmanr
+
+    pair = _moran_pair(inp)
+    if not isinstance(pair, tuple):
+        return pair
+    it, ip = pair
+    ip = np.where(np.isnan(ip), 0.0, ip)
+    ok = np.isfinite(it)
+    if ok.sum() < 3 or np.ptp(it[ok]) == 0:
+        return np.nan
+    if np.ptp(ip[ok]) == 0:  # no ranking of the genes at all: uncorrelated (the PCC convention)
+        return 0.0
+    return float(spearmanr(it[ok], ip[ok]).statistic)
+
+
+def svg_calls(values: np.ndarray, fraction: float = SVG_FRACTION) -> np.ndarray:
+    """Boolean mask of the top ``fraction`` of genes by ``values`` (Moran's I), at least one.
+
+    NaN values (genes without spatial pattern: constant) are never called; ties are broken by
+    gene order.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    k = max(1, int(round(fraction * len(v))))
+    order = np.argsort(-np.where(np.isfinite(v), v, -np.inf), kind="stable")
+    called = np.zeros(len(v), dtype=bool)
+    chosen = [j for j in order[:k] if np.isfinite(v[j])]
+    called[chosen] = True
+    return called
+
+
+def _svg_overlap(inp):
+    pair = _moran_pair(inp)
+    if not isinstance(pair, tuple):
+        return pair
+    it, ip = pair
+    ok = np.isfinite(it)
+    truth_svg = svg_calls(it[ok])
+    return float((truth_svg & svg_calls(ip[ok])).sum() / truth_svg.sum())
+
+
+def _svg_auprc(inp):
+    from sklearn.metrics import average_precision_score
+
+    pair = _moran_pair(inp)
+    if not isinstance(pair, tuple):
+        return pair
+    it, ip = pair
+    ok = np.isfinite(it)
+    truth_svg = svg_calls(it[ok])
+    if truth_svg.all():
+        return np.nan
+    pred = ip[ok]
+    finite = np.isfinite(pred)
+    floor = (pred[finite].min() if finite.any() else 0.0) - 1.0  # constant predictions rank below every other
+    score = np.where(finite, pred, floor)
+    return float(average_precision_score(truth_svg, score))
+
+
+def _grid(inp):
+    ctx = inp.context
+    if ctx is None or ctx.coords is None:
+        return NotScored((ctx.coords_reason if ctx is not None else "") or "no spatial coordinates")
+    t, p = inp.arrays()
+    return ssim_grid(t, p, ctx.coords)
+
+
+_LI = "Li et al. 2022, Nat. Methods 19:662 (SpatialBenchmarking, Benchmarking/GenesMetrics.py)"
+_MORAN = ("Moran 1950, Biometrika 37:17; squidpy.gr.spatial_autocorr (Palla et al. 2022, Nat. Methods 19:171); "
+          "as a preservation score: Haviv et al. 2024 (ENVI), Nat. Biotechnol.")
+
 SPATIAL_METRICS = [
     Metric("ssim", "gene", True, (-1.0, 1.0), 1.0,
            "Li et al. 2022 SSIM of each gene over all cells as one window, after dividing t and p by their max: "
            "(2 mt mp + C1)(2 s_tp + C2)/((mt^2 + mp^2 + C1)(s_t^2 + s_p^2 + C2)), C1 = 0.01^2, C2 = 0.03^2. "
            "Negative p set to 0; NaN if t is all zero.",
-           ssim_global),
+           ssim_global, label="gene SSIM", order=10, summary=True, primary=2, reference=_LI),
     Metric("rmse", "gene", False, (0.0, 2.0), 0.0,
            "Li et al. 2022 RMSE of each gene after z-scoring t and p (ddof 0): sqrt(mean((z(t) - z(p))^2)) "
            "= sqrt(2(1 - PCC)). sqrt(2) (as PCC = 0) if p is constant; NaN if t is constant.",
-           rmse_zscored),
+           rmse_zscored, label="gene RMSE (z-scored)", order=11, summary=True, primary=3, reference=_LI),
     Metric("js", "gene", False, (0.0, float(np.log(2.0))), 0.0,
            "Li et al. 2022 Jensen-Shannon divergence (natural log, max ln 2) between t/sum(t) and p/sum(p) as "
            "distributions over cells. Negative p set to 0; all-zero p = uniform; NaN if t is all zero.",
-           js_divergence),
+           js_divergence, label="gene JS", order=12, summary=True, primary=4, reference=_LI),
 ]
 
 GRID_METRICS = [
@@ -278,18 +487,54 @@ GRID_METRICS = [
            f"SSIM of each gene's image: cells binned onto a grid of square pixels ({GRID_BINS} along the longer "
            f"side; pixel = mean of its cells), each image divided by its max, {SSIM_WINDOW}x{SSIM_WINDOW} "
            "uniform-window SSIM (Wang et al. 2004) averaged over occupied pixels. Needs coordinates; "
-           "skipped (a 'skipped' row) without them."),
+           "skipped (a 'skipped' row) without them.",
+           compute=_grid, label="gene SSIM on a grid", order=13, summary=True,
+           reference="Wang et al. 2004, IEEE Trans. Image Process. 13:600"),
+]
+
+_MORAN_HOW = (f"Moran's I by squidpy.gr.spatial_autocorr on a fixed {MORAN_NEIGHBORS}-nearest-neighbour graph of the "
+              "coordinates (squidpy.gr.spatial_neighbors_knn; weights row-standardised), within each field or section, "
+              "cell-weighted mean over fields; on the assembled prediction. A constant prediction has I = 0.")
+
+MORAN_METRICS = [
+    Metric("morans_i_abs_diff", "gene", False, (0.0, None), 0.0,
+           "|I(prediction) - I(measured)| of each gene. " + _MORAN_HOW,
+           compute=_moran_abs_diff, stage="assembled", label="Moran's I |difference|", order=20, summary=True,
+           report=True, reference=_MORAN),
+    Metric("morans_i_spearman", "spatial", True, (-1.0, 1.0), 1.0,
+           "Spearman correlation over genes between I(prediction) and I(measured): are the genes with the strongest "
+           "spatial pattern the ones predicted with it? NaN with fewer than 3 genes; 0 if every predicted gene has "
+           "the same I. " + _MORAN_HOW,
+           compute=_moran_spearman, stage="assembled", label="Moran's I Spearman over genes", order=21,
+           summary=True, report=True, reference=_MORAN),
+    Metric("morans_i_bias", "spatial", None, (None, None), 0.0,
+           "Mean over genes of I(prediction) - I(measured): > 0, the predictions are spatially smoother than the "
+           "measurements (e.g. neighbourhood averaging); < 0, rougher. " + _MORAN_HOW,
+           compute=_moran_bias, stage="assembled", label="Moran's I bias", order=22, summary=True, reference=_MORAN),
+    Metric("svg_overlap", "spatial", True, (0.0, 1.0), 1.0,
+           f"Spatially variable gene recovery: the top {SVG_FRACTION:.0%} of genes by Moran's I (at least one) called "
+           "on the prediction and on the measured values; the fraction of the measured calls also called on the "
+           "prediction. Genes with a constant prediction are never called. " + _MORAN_HOW,
+           compute=_svg_overlap, stage="assembled", label="SVG overlap", order=23, summary=True, report=True,
+           reference=_MORAN),
+    Metric("svg_auprc", "spatial", True, (0.0, 1.0), 1.0,
+           f"Average precision (area under the precision-recall curve, scikit-learn) of the prediction's Moran's I "
+           f"as a score for the measured top-{SVG_FRACTION:.0%} spatially variable genes; a random score gets about "
+           f"{SVG_FRACTION:g}. Genes with a constant prediction score lowest. " + _MORAN_HOW,
+           compute=_svg_auprc, stage="assembled", label="SVG AUPRC", order=24, summary=True, reference=_MORAN),
 ]
 
 SUMMARY_ONLY_METRICS = [
     Metric("accuracy_score", "summary", True, (0.0, 1.0), 1.0,
            "Li et al. 2022 accuracy score, relative to the methods of a run: per data set, rank the methods by "
            "mean gene PCC, SSIM (higher better), RMSE, JS (lower better), best = N; AS = mean of rank/N. "
-           "Ties share the average rank; a missing value ranks last. In summary.csv only."),
+           "Ties share the average rank; a missing value ranks last. In summary.csv only.",
+           label="accuracy score", primary=0, reference=_LI + " AccuracyMetrics.ipynb"),
 ]
 
 __all__ = [
-    "AS_COLUMNS", "GRID_BINS", "GRID_METRICS", "SPATIAL_METRICS", "SSIM_WINDOW", "SUMMARY_ONLY_METRICS",
+    "AS_COLUMNS", "GRID_BINS", "GRID_METRICS", "MORAN_METRICS", "MORAN_NEIGHBORS", "SPATIAL_METRICS", "SVG_FRACTION",
+    "morans_i", "svg_calls", "SSIM_WINDOW", "SUMMARY_ONLY_METRICS",
     "accuracy_score", "js_divergence", "raster_index", "rasterize", "rmse_zscored", "ssim_global",
     "ssim_grid", "windowed_ssim",
 ]

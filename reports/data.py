@@ -19,35 +19,28 @@ import pandas as pd
 
 from benchmark.errors import InputError
 
-# The core metrics, in the order the tables and figures show them ("scope_metric").
-METRICS = [
-    "cell_css", "cell_mse", "cell_pcc", "gene_css", "gene_mse", "gene_pcc", "gene_css_top50_reliable",
-    "cluster_ari", "cluster_fmi", "cluster_completeness",
-]
-# Metrics the rank heatmap and the mean rank use. Left out: gene_mse (its mean is the cell_mse mean,
-# the MSE of the whole matrix, so it would count twice), completeness (1 for a prediction that puts
-# every cell in one cluster, e.g. the mean control) and the reliability score (only some methods have it).
-RANK_METRICS = ["cell_css", "cell_mse", "cell_pcc", "gene_css", "gene_pcc", "cluster_ari", "cluster_fmi"]
-EXPRESSION_METRICS = ["css", "mse", "pcc"]
-CLUSTER_METRICS = ["ari", "fmi", "completeness"]
-LABELS = {
-    "cell_css": "cell CSS", "cell_mse": "cell MSE", "cell_pcc": "cell PCC", "gene_css": "gene CSS",
-    "gene_mse": "gene MSE", "gene_pcc": "gene PCC", "gene_css_top50_reliable": "gene CSS, top 50% confident",
-    "cluster_ari": "ARI", "cluster_fmi": "FMI", "cluster_completeness": "Completeness",
-    "runtime_s": "runtime (s)", "peak_memory_mb": "peak memory (MB)",
-}
+from benchmark.metrics import labels as _metric_labels
+from benchmark.metrics import metric_of_column, rank_metrics, report_metrics
+
+# All three come from the metric registry (benchmark/metrics): a metric's ``report``, ``rank`` and
+# ``label`` fields decide where it appears, so a registered metric needs no edit here.
+#: The report's metrics, in the order the tables and figures show them ("scope_metric").
+METRICS = report_metrics()
+#: Metrics the rank heatmap and the mean rank use. Left out: gene_mse (its mean is the cell_mse mean,
+#: the MSE of the whole matrix, so it would count twice), completeness (1 for a prediction that puts
+#: every cell in one cluster, e.g. the mean control) and metrics only some methods have.
+RANK_METRICS = rank_metrics()
+#: Label of every metric column.
+LABELS = _metric_labels()
 
 
 def higher_is_better(metric: str) -> bool | None:
-    """Direction of a ``scope_metric`` column, from the metric registry (``None`` for a count
-    such as ``cluster_n_clusters``, which has no better direction)."""
-    from benchmark.metrics import all_metrics
-
-    scope, _, name = metric.partition("_")
-    m = all_metrics().get(f"{scope}/{name}")
+    """Direction of a ``scope_metric`` column, from the metric registry (``None`` for a metric
+    without a better direction, such as ``cluster_n_clusters``, or with a target, such as a coverage)."""
+    m = metric_of_column(metric)
     if m is None:
-        return False if name.endswith("mse") else None
-    return bool(m.higher_is_better)
+        return False if metric.endswith("mse") else None
+    return None if m.higher_is_better is None else bool(m.higher_is_better)
 
 
 @dataclass

@@ -472,17 +472,10 @@ def _scale_plot(data: ReportData, out: Path, formats: list[str]) -> list[Figure]
 
 
 def _gene_pcc(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Per-gene PCC with the metric's conventions (docs/metrics.md): undefined for a constant
-    truth, 0 for a constant prediction (float32 rounding noise counts as constant)."""
-    t = truth.astype(np.float64) - truth.mean(0)
-    pred = pred.astype(np.float64)
-    p = pred - pred.mean(0)
-    const = pred.std(0) <= 1e-6 * np.maximum(np.abs(pred).mean(0), 1e-12)
-    den = np.sqrt((t ** 2).sum(0) * (p ** 2).sum(0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(den > 0, (t * p).sum(0) / den, np.nan)
-    r = np.where(const, 0.0, r)
-    return np.where(truth.std(0) > 0, r, np.nan)
+    """Per-gene PCC: the registry's metric (:func:`benchmark.metrics.pearson_correlation`), on float64."""
+    from benchmark.metrics import pearson_correlation
+
+    return pearson_correlation(np.asarray(truth, dtype=np.float64), np.asarray(pred, dtype=np.float64), 0)
 
 
 def choose_genes(data: ReportData, dataset: str, n: int = 3) -> list[str]:

@@ -375,7 +375,14 @@ def test_harness_writes_tests_intervals_and_accuracy_score(tiny_pair, tmp_path):
     assert knn_truth.better == "truth"
     r = res.results
     skipped = r[(r.dataset == "tiny_noxy") & (r.stat == "skipped")]
-    assert set(skipped.metric) == {"ssim_grid"} and skipped["item"].str.contains("coordinates").all()
+    # without coordinates every spatial metric is skipped with that reason; no method here returns intervals
+    # or confidence, so the uncertainty metrics are skipped too (n/a, never 0), on both datasets
+    spatial = {"ssim_grid", "morans_i_abs_diff", "morans_i_spearman", "morans_i_bias", "svg_overlap", "svg_auprc"}
+    assert spatial <= set(skipped.metric)
+    assert skipped[skipped.metric.isin(spatial)]["item"].str.contains("coordinates").all()
+    assert set(skipped.metric) - spatial == {m for m in set(skipped.metric) - spatial if
+                                             m.startswith(("coverage", "interval_width", "confidence"))}
+    assert not r[(r.dataset == "tiny") & (r.stat == "skipped") & r.metric.isin(spatial)].shape[0]
     allk = r[(r.dataset == "tiny") & (r.method == "knn") & (r.fold == "all") & (r.metric == "css")
              & (r.scope == "gene")].set_index("stat")["value"]
     assert allk["ci95_low"] < allk["mean"] < allk["ci95_high"]

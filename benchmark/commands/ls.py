@@ -55,7 +55,7 @@ def execute(args) -> int:
         rows = []
         for key, m in all_metrics().items():
             lo, hi = m.bounds
-            rows.append((m.name, m.scope, "higher" if m.higher_is_better else "lower",
+            rows.append((m.name, m.scope, m.direction,
                          f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]", f"{m.best:g}",
                          m.description))
         print_table(("metric", "scope", "better", "bounds", "best", "definition"), rows)
