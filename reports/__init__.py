@@ -87,6 +87,7 @@ def make_report(
     figs = []
     figs += F.box_plots(data, out, fmts)
     figs += F.cluster_bars(data, tables["aggregates"], out, fmts)
+    figs += F.family_bars(data, tables["aggregates"], out, fmts)  # spatial, uncertainty, cell typing
     figs += F.rank_heatmap(data, tables["ranks"], out, fmts)
     figs += F.ablation_plots(data, tables["aggregates"], out, fmts)
     figs += F.sensitivity_plots(data, tables["aggregates"], out, fmts)

@@ -89,6 +89,12 @@ def _plain_log(ax, axis: str = "both") -> None:
 
 def _direction(metric: str) -> str:
     d = higher_is_better(metric)
+    if d is None:
+        from benchmark.metrics import metric_of_column
+
+        m = metric_of_column(metric)
+        best = None if m is None else m.best
+        return f"target {best:g}" if best is not None and np.isfinite(best) else "no better direction"
     return "higher is better" if d else "lower is better"
 
 
@@ -178,6 +184,68 @@ def cluster_bars(data: ReportData, agg: pd.DataFrame, out: Path, formats: list[s
                    "over seeds where there are several. Completeness is 1 when all cells fall in one cluster "
                    "(the mean control): read it with ARI and FMI.",
                    _save(fig, out, name, formats), "clusters")]
+
+
+#: The metric families drawn by :func:`family_bars`: (figure name, report section, title, scopes, extra columns,
+#: caption). Each goes in the section of the report nearest to it: beside the spatial maps, the reliability
+#: curves (calibration of the same confidence) and the cluster metrics (cell typing complements the ARI).
+FAMILIES = [
+    ("spatial_metrics", "spatial", "Spatial pattern: Moran's I preservation and spatially variable genes",
+     ("spatial",), ("gene_morans_i_abs_diff",),
+     "Moran's I (squidpy) of each gene on a fixed 6-nearest-neighbour graph of the coordinates, within each field: "
+     "per-gene |difference| between prediction and measurement (lower is better), Spearman over genes, mean bias "
+     "(above 0: smoother than measured), and recovery of the measured top-20% spatially variable genes."),
+    ("uncertainty_metrics", "reliability", "Uncertainty calibration", ("uncertainty",), (),
+     "Empirical coverage of the methods' nominal 67% and 90% prediction intervals (dashed line: the nominal level), "
+     "mean interval width, and Spearman over genes between per-gene confidence and gene PCC beside the scale-only "
+     "control. Only methods that return intervals or confidence have bars."),
+    ("celltype_metrics", "clusters", "Downstream cell typing", ("celltype",), (),
+     "A kNN classifier trained on the reference's labels, applied to measured and to imputed profiles: the fraction "
+     "of cells given the same type, and the ARI between the two label vectors."),
+]
+
+
+def family_bars(data: ReportData, agg: pd.DataFrame, out: Path, formats: list[str]) -> list[Figure]:
+    """One figure per metric family of :data:`FAMILIES` (spatial, uncertainty, cell typing): a bar per entry
+    and panel per summary metric of the family, one row of panels per dataset. Families without any value
+    in these results are left out."""
+    from benchmark.metrics import all_metrics
+
+    plt = _plt()
+    figs = []
+    for name, section, title, scopes, extra, caption in FAMILIES:
+        cols = list(extra) + [m.column for m in sorted(all_metrics().values(), key=lambda m: m.order)
+                              if m.scope in scopes and m.summary]
+        a = agg[agg["metric"].isin(cols)].dropna(subset=["mean"])
+        if a.empty:
+            continue
+        cols = [c for c in cols if c in set(a["metric"])]
+        datasets = [d for d in data.datasets if d in set(a["dataset"])]
+        orders = {d: [e for e in data.order if e in set(a.loc[a["dataset"] == d, "entry"])] for d in datasets}
+        heights = [len(orders[d]) + 1.5 for d in datasets]
+        fig, axes = plt.subplots(len(datasets), len(cols), figsize=(2.9 * len(cols) + 1.5, 0.3 + 0.3 * sum(heights)),
+                                 squeeze=False, gridspec_kw={"height_ratios": heights})
+        for i, dataset in enumerate(datasets):
+            order = orders[dataset]
+            for j, metric in enumerate(cols):
+                ax = axes[i, j]
+                s = a[(a["dataset"] == dataset) & (a["metric"] == metric)].set_index("entry")
+                pos = np.arange(len(order))
+                vals = np.array([s["mean"].get(e, np.nan) for e in order], dtype=float)
+                ax.barh(pos, np.nan_to_num(vals), color=[data.palette[e] for e in order], height=0.7)
+                for p, v in zip(pos, vals):
+                    ax.text(0 if not np.isfinite(v) else v, p, " n/a" if not np.isfinite(v) else f" {v:.2f}",
+                            va="center", fontsize=7)
+                target = _direction(metric)
+                if target.startswith("target ") and metric.startswith("uncertainty_coverage"):
+                    ax.axvline(float(target.split()[1]), ls="--", color="0.3", lw=1)
+                ax.set_yticks(pos, order if j == 0 else [""] * len(order))
+                ax.set_ylim(len(order) - 0.5, -0.5)  # first entry on top
+                ax.set_title(f"{dataset}: {LABELS.get(metric, metric)}\n({target})", fontsize=8.5)
+                ax.grid(axis="x", alpha=0.3)
+        fig.tight_layout()
+        figs.append(Figure(name, title, caption, _save(fig, out, name, formats), section))
+    return figs
 
 
 def rank_heatmap(data: ReportData, rk: pd.DataFrame, out: Path, formats: list[str]) -> list[Figure]:

@@ -23,7 +23,10 @@ def aggregates(data: ReportData) -> pd.DataFrame:
     the per-cell or per-gene values, each item's values averaged over seeds first), ``n_items``,
     ``n_undefined`` (items whose metric is undefined, left out of the mean), ``n_seeds``.
     """
-    r = data.results[data.results["scope"].isin(["cell", "gene", "cluster"])].copy()
+    from benchmark.metrics import all_metrics
+
+    scopes = {m.scope for m in all_metrics().values() if m.scope not in ("run", "summary")}  # every scored scope
+    r = data.results[data.results["scope"].isin(scopes)].copy()
     r["column"] = _col(r)
     keys = ["dataset", "entry", "column"]
     agg = r[(r["item"] == "") & r["stat"].isin(["mean", "value"])]

@@ -185,7 +185,7 @@ def test_failures_table_lists_the_failed_jobs(report):
 
 FIGURES = ["box_tiny", "box_tiny2", "cluster_metrics", "rank_heatmap", "ablation_rep-conf_tiny",
            "ablation_rep-conf_tiny2", "sensitivity_knn", "reliability_tiny", "reliability_tiny2", "resources", "scaling", "spatial_tiny",
-           "spatial_tiny2"]
+           "spatial_tiny2", "spatial_metrics", "uncertainty_metrics", "celltype_metrics"]
 
 
 @pytest.mark.parametrize("name", FIGURES)
