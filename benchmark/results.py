@@ -203,9 +203,13 @@ def direction_note() -> str:
     from .metrics import all_metrics
 
     shown = [m for m in all_metrics().values() if m.summary or m.scope == "summary"]
-    higher = list(dict.fromkeys(m.name for m in shown if m.higher_is_better is True))
-    lower = list(dict.fromkeys(m.name for m in shown if m.higher_is_better is False))
-    target = [f"{m.name} ({m.best:g})" for m in shown if m.higher_is_better is None and np.isfinite(m.best)]
+
+    def _name(m) -> str:  # the bare name where cell and gene share it (css, pcc), else the column
+        return m.name if m.scope in ("cell", "gene", "cluster", "summary") else m.column
+
+    higher = list(dict.fromkeys(_name(m) for m in shown if m.higher_is_better is True))
+    lower = list(dict.fromkeys(_name(m) for m in shown if m.higher_is_better is False))
+    target = [f"{_name(m)} ({m.best:g})" for m in shown if m.higher_is_better is None and np.isfinite(m.best)]
     note = f"higher is better for {', '.join(higher)}; lower is better for {', '.join(lower)}"
     return note + (f"; nearest the target is best for {', '.join(target)}." if target else ".")
 
