@@ -292,8 +292,9 @@ def score_assembled(context: DatasetContext | None, truth: pd.DataFrame, assembl
     confidence = (pd.concat([o.confidence for o in outs])
                   if outs and all(o.confidence is not None for o in outs) else None)
     intervals = read_intervals([o.info for o in outs], truth.index, list(truth.columns)) if outs else None
+    why = next((str(o.info["intervals_omitted"]) for o in outs if (o.info or {}).get("intervals_omitted")), "")
     inp = ScoringInput(truth, assembled, "assembled", returned=returned, space=space, context=context,
-                       confidence=confidence, intervals=intervals, seed=seed)
+                       confidence=confidence, intervals=intervals, intervals_reason=why, seed=seed)
     return score_prediction(inp, per_item=True, space_dependent=not unscored)
 
 

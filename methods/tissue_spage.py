@@ -103,6 +103,22 @@ def intervals_info(cells, genes: list[str], pred: np.ndarray,
     }
 
 
+#: Most interval bounds kept in a job's ``info`` (cells x genes x levels x 2): ``info`` is stored as JSON in
+#: ``job.json``, about 20 bytes a number, so this keeps a job's record under about 100 MB. osmFISH's largest
+#: 5-fold job has 3,405 x 7 x 2 x 2 = 95,340.
+MAX_INTERVAL_VALUES = 5_000_000
+
+
+def _intervals_entry(cells, genes: list[str], pred: np.ndarray,
+                     bounds: dict[float, tuple[np.ndarray, np.ndarray]]) -> dict:
+    """``{"intervals": ...}`` for ``info``, or ``{"intervals_omitted": why}`` above :data:`MAX_INTERVAL_VALUES`."""
+    n = pred.size * len(bounds) * 2
+    if n > MAX_INTERVAL_VALUES:
+        return {"intervals_omitted": f"{n:,} interval bounds are more than the {MAX_INTERVAL_VALUES:,} a job record "
+                                     "keeps (MAX_INTERVAL_VALUES in methods/tissue_spage.py)"}
+    return {"intervals": intervals_info(cells, genes, pred, bounds)}
+
+
 @register
 class TissueSpaGE(Method):
     """TISSUE: SpaGE predictions with conformal, spatially adaptive prediction intervals.
@@ -277,5 +293,5 @@ class TissueSpaGE(Method):
                   "genes_without_interval": [g for g, b in zip(targets, bad_width) if b],
                   "mean_interval_width": float(np.mean(hi - lo)), "k_gene": k_gene,
                   "alpha_level": float(p.alpha_level),
-                  "intervals": intervals_info(task.spatial.obs_names, targets, pred, bounds)},
+                  **_intervals_entry(task.spatial.obs_names, targets, pred, bounds)},
         )

@@ -85,8 +85,10 @@ class ScoringInput:
     confidence
         Per-gene confidence of the method, or ``None``.
     intervals
-        Nominal coverage -> (lower, upper) cells x genes bounds on the preprocessed scale, or
-        ``None`` when the method returns none.
+        Nominal coverage -> (below, above) cells x genes distances of the interval bounds from
+        the prediction, on the preprocessed scale, or ``None`` when the method returns none.
+    intervals_reason
+        Why there are no intervals, when the method said (e.g. too many to keep).
     seed
         The job seed (clustering).
     """
@@ -99,6 +101,7 @@ class ScoringInput:
     context: "DatasetContext | None" = None
     confidence: pd.Series | None = None
     intervals: dict[float, tuple[pd.DataFrame, pd.DataFrame]] | None = None
+    intervals_reason: str = ""
     seed: int = 0
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 

@@ -97,7 +97,7 @@ def coverage(measured: np.ndarray, predicted: np.ndarray, below: np.ndarray, abo
 def _coverage(level: float):
     def compute(inp):
         if not inp.intervals:
-            return NotScored(_NO_INTERVALS)
+            return NotScored(inp.intervals_reason or _NO_INTERVALS)
         key = _level_key(inp.intervals, level)
         if key is None:
             return NotScored(f"the method returns no {level:.0%} intervals")
@@ -110,7 +110,7 @@ def _coverage(level: float):
 def _width(level: float):
     def compute(inp):
         if not inp.intervals:
-            return NotScored(_NO_INTERVALS)
+            return NotScored(inp.intervals_reason or _NO_INTERVALS)
         key = _level_key(inp.intervals, level)
         if key is None:
             return NotScored(f"the method returns no {level:.0%} intervals")

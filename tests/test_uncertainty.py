@@ -104,3 +104,24 @@ def test_tissue_returns_intervals_at_two_levels(tmp_path):
     cov = {lv: coverage(truth, pred.expression.to_numpy(), iv[lv][0].to_numpy(), iv[lv][1].to_numpy())
            for lv in LEVELS}
     assert 0 < cov[0.67] < cov[0.9] <= 1
+
+
+def test_too_many_interval_bounds_are_omitted_and_the_reason_reaches_the_results(monkeypatch):
+    from benchmark.methods import tissue_spage
+
+    pred = np.zeros((4, 2))
+    bounds = {0.67: (pred - 1, pred + 1), 0.9: (pred - 2, pred + 2)}
+    assert "intervals" in tissue_spage._intervals_entry(list("abcd"), ["g1", "g2"], pred, bounds)
+    monkeypatch.setattr(tissue_spage, "MAX_INTERVAL_VALUES", 31)  # 4 cells x 2 genes x 2 levels x 2 bounds = 32
+    info = tissue_spage._intervals_entry(list("abcd"), ["g1", "g2"], pred, bounds)
+    assert "intervals" not in info and "32 interval bounds" in info["intervals_omitted"]
+
+    class _Outcome:  # what score_assembled reads of a job: its info and confidence
+        confidence = None
+
+    out = _Outcome()
+    out.info = info
+    t = _frame(np.ones((4, 2)), list("abcd"), ["g1", "g2"])
+    rows = pd.DataFrame(score_assembled(DatasetContext("x", measured=t), t, t, outcomes=[out], returned=t))
+    cov = rows[rows.metric == "coverage_67"]
+    assert cov["stat"].tolist() == ["skipped"] and "32 interval bounds" in cov["item"].iloc[0]
