@@ -34,7 +34,8 @@ def test_end_to_end_results_schema_and_provenance(tiny_pair, tmp_path):
     df = read_results(out)
     assert list(df.columns) == COLUMNS
     assert set(df["fold"]) == {"0", "1", "2", "all"}
-    assert set(df["scope"]) == {"cell", "gene", "cluster", "run"}
+    # every scope of the metric registry that applies here (tiny has coordinates, labels and reference labels)
+    assert set(df["scope"]) == {"cell", "gene", "cluster", "spatial", "uncertainty", "celltype", "run"}
     allrows = df[(df.fold == "all") & (df.method == "knn")]
     # per-item values of every cell and every shared gene are kept for the assembled matrix
     cells = allrows[(allrows.scope == "cell") & (allrows.metric == "css") & (allrows.stat == "value")]
