@@ -24,10 +24,10 @@ CELLTYPE_NEIGHBORS = 15
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    sd = x.std(axis=0)
-    sd = np.where(sd > 1e-12 * np.maximum(1.0, np.abs(x).max(axis=0)), sd, np.inf)  # constant -> 0
-    return (x - x.mean(axis=0)) / sd
+    """Columns z-scored (ddof 0), constant ones 0: the z-scoring of Li et al.'s RMSE (metrics/spatial.py)."""
+    from .spatial import _zscore as zscore_columns
+
+    return zscore_columns(np.asarray(x, dtype=np.float64))[0]
 
 
 def fit_classifier(reference: pd.DataFrame, labels: pd.Series, k: int = CELLTYPE_NEIGHBORS):
