@@ -19,7 +19,7 @@ def task(tmp_path_factory):
     return prep, contract.make_task(prep, tmp_path_factory.mktemp("w"))
 
 
-@pytest.mark.parametrize("scheme", ["spage", "tangram", "scran"])
+@pytest.mark.parametrize("scheme", ["spage", "tangram", "scran", "raw"])
 def test_observed_counts_map_back_onto_the_task_scale(task, scheme):
     """Feeding the observed training counts as 'predicted counts' must give back the task's X."""
     from benchmark.datasets.preprocessing import get_preprocessing

@@ -100,3 +100,14 @@ def test_run_config_li2022_by_name_with_flags_overriding():
 
     with pytest.raises(InputError, match="knn"):
         resolve_methods(typo)
+
+
+def test_tangram_maps_onto_the_raw_scale_without_a_log():
+    """Under ``raw`` the task's X has no log: Tangram's log-normalised (``li2022``) projection is
+    taken back with expm1 and its total-count-scaled (``normalized``) one is left as it is."""
+    from benchmark.methods.tangram import _to_task_scale
+
+    v = np.array([[0.0, 0.5], [1.0, 2.0]])
+    np.testing.assert_allclose(_to_task_scale(v, "li2022", "raw"), np.expm1(v))
+    np.testing.assert_array_equal(_to_task_scale(v, "normalized", "raw"), v)
+    np.testing.assert_array_equal(_to_task_scale(v, "li2022", "spage"), v)  # a log scheme keeps the log
