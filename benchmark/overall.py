@@ -251,7 +251,10 @@ def overall_table(lb: "Leaderboard") -> tuple[pd.DataFrame, list[dict[str, Any]]
                 kinds.setdefault(m, k)
     genes = {d: lb.genes.get(d) for d in real}
     with_genes = {d: set(genes[d]["method"]) if genes[d] is not None else set() for d in real}
-    methods = sorted(m for m in kinds if any(m in with_genes[d] for d in real))
+    # a method with per-gene values somewhere is a row; so is one that ran nowhere (every row a failure,
+    # listed with its reasons); one whose only scores predate stored per-gene values cannot be ranked
+    ok_rows = {m: [d for d in real if m in set(lb.tables[d]["method"][lb.tables[d]["status"] == "ok"])] for m in kinds}
+    methods = sorted(m for m in kinds if any(m in with_genes[d] for d in real) or not ok_rows[m])
 
     per: dict[str, dict[str, dict[str, Any]]] = {m: {} for m in methods}
     could_not: dict[str, list[dict[str, str]]] = {m: [] for m in methods}

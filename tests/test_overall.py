@@ -62,7 +62,8 @@ def _board() -> lbm.Leaderboard:
         "ds_a": table(a, [{"method": "old", "gene_pcc": 0.9}, {"method": "good+tuned", "gene_pcc": 0.95}]),
         "ds_b": table(b, [{"method": "slow", "status": "failed", "failed_jobs": 5,
                            "error": "exceeded the time budget of 180 s", "gene_pcc": np.nan}]),
-        "ds_c": table(c),
+        "ds_c": table(c, [{"method": "never", "status": "failed", "failed_jobs": 5, "gene_pcc": np.nan,
+                           "error": "not applicable: never models raw counts, and dataset 'ds_c' holds rank values"}]),
         "synthetic": table({"knn": knn, "good": knn - 0.3}),
     }
     genes = {"ds_a": _genes(a), "ds_b": _genes(b), "ds_c": _genes(c), "synthetic": _genes({"knn": knn})}
@@ -74,7 +75,10 @@ def test_mean_ranks_and_accuracy_scores_over_the_real_datasets():
     table, unused = overall.overall_table(_board())
     by = table.set_index("method")
     # synthetic is simulated: left out; 'good+tuned' (a tuned row) and 'old' (no per-gene values) are not rows
-    assert set(by.index) == {"knn", "good", "bad", "same", "slow"}
+    assert set(by.index) == {"knn", "good", "bad", "same", "slow", "never"}
+    # a method that ran nowhere is a row (last, no rank) with its reasons, not dropped
+    assert table["method"].iloc[-1] == "never" and np.isnan(by.loc["never", "mean_rank"])
+    assert by.loc["never", "n_datasets"] == 0 and len(by.loc["never", "could_not_run"]) == 3
     assert (by["n_real"] == 3).all()
     # ds_a by gene PCC: good 1, slow 2, same/knn by noise, bad 5; ds_b: good 1, then knn/same/bad; ds_c: knn and
     # same (noise) 1-2, good 3, bad 4 -- recompute from the tables the test built
@@ -91,7 +95,8 @@ def test_mean_ranks_and_accuracy_scores_over_the_real_datasets():
         assert by.loc[m, "n_datasets"] == len(ranks)
     assert by.loc["good", "per_dataset"]["ds_a"]["rank"] == 1 and by.loc["bad", "per_dataset"]["ds_a"]["rank"] == 5
     # best mean rank first
-    assert list(table["mean_rank"]) == sorted(table["mean_rank"])
+    ranked = table["mean_rank"].dropna()
+    assert list(ranked) == sorted(ranked)
     # the accuracy score: the means were built so that PCC order = order on all four metrics, so on ds_c
     # (4 methods) the best gets 4/4 and the worst 1/4 on every metric
     assert by.loc["bad", "per_dataset"]["ds_c"]["accuracy_score"] == pytest.approx(0.25)
@@ -219,3 +224,29 @@ def test_a_malformed_per_gene_file_is_named(tmp_path):
     (tmp_path / overall.GENES_DIR / "ds_a.csv").write_text("gene,value\ng1,0.3\n")
     with pytest.raises(Exception, match="ds_a.csv lacks the columns"):
         lbm.load_reference(tmp_path)
+def test_the_committed_reference_has_an_overall_table_over_every_real_dataset():
+    ref = lbm.load_reference()
+    table, _ = overall.overall_table(ref)
+    real = [d for d in ref.tables if overall.is_real(d)]
+    assert "synthetic" not in real and len(real) >= 2
+    assert overall.CONTROL in set(table["method"])
+    # the per-gene means agree with the dataset tables' gene PCC (same run, 6 significant digits)
+    for d in real:
+        g = ref.genes.get(d)
+        if g is None:
+            continue
+        means = g[(g["metric"] == "pcc") & (g["gene"] == overall.MEAN)].set_index("method")["value"]
+        t = ref.tables[d].set_index("method")["gene_pcc"]
+        for m, v in means.items():
+            assert v == pytest.approx(t[m], abs=1e-4), (d, m)
+    md, _ = lbm.repo_outputs()
+    assert "## Overall:" in md.read_text()
+
+
+def test_the_readme_shows_the_top_rows_of_the_committed_overall_table():
+    from benchmark.config import repo_root
+
+    readme = (repo_root() / "README.md").read_text()
+    lines = overall.readme_lines(lbm.load_reference())
+    assert len(lines) > 3 and "\n".join(lines) in readme, (
+        "README.md's overall rows differ from the committed reference: paste overall.readme_lines(load_reference())")
