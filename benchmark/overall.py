@@ -332,6 +332,8 @@ def overall_table(lb: "Leaderboard") -> tuple[pd.DataFrame, list[dict[str, Any]]
 
 def _quick_text(r: pd.Series) -> str:
     """Says which datasets ran with ``--quick``, so quick and full rows never mix silently."""
+    if not r["quick_on"] and not r["full_on"]:
+        return "–"  # ranked nowhere: its failed rows say whether they were quick
     if not r["quick_on"]:
         return "no"
     if not r["full_on"]:

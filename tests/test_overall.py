@@ -185,6 +185,7 @@ def test_quick_rows_are_marked_and_a_mix_is_spelled_out():
     md = "\n".join(overall.markdown_lines(lb))
     assert "on ds_a; full on ds_b, ds_c" in next(x for x in md.splitlines() if "`good`" in x)
     assert "| no |" in next(x for x in md.splitlines() if "`bad`" in x)
+    assert "| 0/3 | 0 / 0 (0) | – |" in next(x for x in md.splitlines() if "`never`" in x)
 
 
 def test_rendered_at_the_top_of_the_page_and_in_json():
