@@ -19,6 +19,10 @@ README there for the exact source files and commits). For each method the newest
 that file is used (``Data15`` before the earlier ``Dataset2`` and ``Dataset2_osmFISH`` files of
 the same repository) unless ``--release`` names one; the table says which.
 
+A run of the ``li2022`` preset (``python -m benchmark run --config li2022 --datasets osmfish``)
+is their setup as far as their public code allows (docs/reconciliation.md, "The li2022
+preset"); its rows carry ``preprocessing`` ``raw`` and ``scoring_space`` ``counts``.
+
 If a results table has a ``scoring_space`` column (the harness's ``--scoring-space``), each
 space gets its own rows.
 """
