@@ -77,9 +77,18 @@ def available_methods() -> list[str]:
             if c.info.variant_of is None and c.availability()[0]]
 
 
+def _env_unbuilt(name: str) -> bool:
+    """A method with its own environment that is not built yet: ``"all"`` leaves it out, since
+    building it costs gigabytes and many minutes (docs/environments.md); naming it builds it."""
+    cls = get_method_class(name)
+    state = getattr(cls, "env_state", None)
+    return state is not None and state().record() is None
+
+
 def select_methods(names: list[str], exclude: list[str] = ()) -> list[str]:
     """The methods of a run: ``names`` with ``"all"`` expanded to :func:`available_methods` (the
-    named ones first, in their order), minus ``exclude``.
+    named ones first, in their order; methods whose own environment is not built yet only when
+    named), minus ``exclude``.
 
     Raises
     ------
@@ -92,7 +101,8 @@ def select_methods(names: list[str], exclude: list[str] = ()) -> list[str]:
 
     names = list(names)
     if "all" in names:
-        names = [n for n in names if n != "all"] + [n for n in available_methods() if n not in names]
+        names = [n for n in names if n != "all"] + [n for n in available_methods()
+                                                   if n not in names and not _env_unbuilt(n)]
     excluded = set(exclude)
     for name in exclude:  # in the given order, so the first typo is the one named
         get_method_class(name)
