@@ -348,7 +348,7 @@ def morans_i(x: np.ndarray, context) -> np.ndarray:
         a = ad.AnnData(X=sub[:, ok], var=pd.DataFrame(index=names))
         a.obsp["spatial_connectivities"] = conn
         with _squidpy() as sq:
-            res = sq.gr.spatial_autocorr(a, mode="moran", n_perms=None, copy=True, show_progress_bar=False)
+            res = sq.gr.spatial_autocorr(a, mode="moran", n_perms=None, copy=True, show_progress_bar=False, n_jobs=1)
         vals = res["I"].reindex(names).to_numpy(dtype=np.float64)
         good = np.isfinite(vals)
         cols = np.flatnonzero(ok)[good]
