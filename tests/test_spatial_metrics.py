@@ -11,7 +11,9 @@ from benchmark.metrics import DatasetContext, ScoringInput
 from benchmark.metrics.spatial import SVG_FRACTION, morans_i, svg_calls
 from benchmark.scoring import score_prediction
 
-pytest.importorskip("squidpy")
+from _helpers import require_module  # noqa: E402
+
+require_module("squidpy", "the spatial metrics use squidpy")
 
 
 def _grid(n_side: int = 30) -> np.ndarray:

@@ -82,7 +82,9 @@ def test_calibrated_intervals_reach_their_nominal_coverage_and_confidence_is_ran
 
 
 def test_tissue_returns_intervals_at_two_levels(tmp_path):
-    pytest.importorskip("tissue.main")
+    from _helpers import require_module
+
+    require_module("tissue.main", "TISSUE is a baseline CI installs")
     from benchmark import contract
     from benchmark.datasets.synthetic import make_synthetic_pair
     from benchmark.methods import all_methods
