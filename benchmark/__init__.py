@@ -9,6 +9,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .forksafety import prefer_forksafe_numba  # noqa: E402
+
+prefer_forksafe_numba()  # before anything imports numba: jobs run in forked processes
+
 from .errors import BenchmarkError, InputError  # noqa: E402
 from .task import ImputationTask, Prediction  # noqa: E402
 

@@ -83,7 +83,8 @@ def check_deterministic(method_cls, prep: PreparedData, workdir: Path) -> None:
 
 #: How far a deterministic method's prediction from sparse input may be from its prediction from
 #: the same values stored dense: float32 round-off, e.g. in an iterative OT solver (moscot: 7e-5), not another answer.
-SPARSE_RTOL, SPARSE_ATOL = 1e-4, 1e-6
+# moSCOT's float32 Sinkhorn lands up to ~7e-5 apart on values of order 1 (measured); far below any score change
+SPARSE_RTOL, SPARSE_ATOL = 1e-4, 1e-4
 
 
 def _sparse_task(task: ImputationTask) -> ImputationTask:

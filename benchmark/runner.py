@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import cache, quality
+from . import cache, forksafety, quality
 from .errors import JobTimeout
 from .order import ORDER_VERSION, restore_order
 from .prepare import PreparedData
@@ -202,13 +202,17 @@ def _child_main(job, prep, tmpdir: Path, time_budget, device) -> None:  # runs i
     log = os.open(tmpdir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    try:
-        record = _execute(job, prep, tmpdir, time_budget, device)
-        _write_json(tmpdir / RESULT_FILE, cache.seal(record, tmpdir, [PREDICTION_FILE]))
-        code = 0
-    except BaseException as exc:  # noqa: BLE001 - every failure is recorded
-        _write_json(tmpdir / FAILURE_FILE, _failure_record(job, "failed", exc))
-        code = 1
+
+    def work() -> int:
+        try:
+            record = _execute(job, prep, tmpdir, time_budget, device)
+            _write_json(tmpdir / RESULT_FILE, cache.seal(record, tmpdir, [PREDICTION_FILE]))
+            return 0
+        except BaseException as exc:  # noqa: BLE001 - every failure is recorded
+            _write_json(tmpdir / FAILURE_FILE, _failure_record(job, "failed", exc))
+            return 1
+
+    code = forksafety.run_in_fresh_thread(work)  # not in this thread: the parent's OpenMP pool is dead here
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
@@ -445,6 +449,9 @@ def _run_job_locked(job, prep, jobdir: Path, time_budget, isolate, device, memor
             why = (f"killed by signal {-code}" + (" (likely out of memory)" if code == -signal.SIGKILL else "")
                    if code is not None and code < 0 else f"exited with code {code}")
             tail = _log_tail(tmpdir / LOG_FILE)
+            numba_note = forksafety.numba_layer_unsafe_for_fork() if code == -signal.SIGTERM else None
+            if numba_note:
+                why += f" ({numba_note})"
             _write_json(tmpdir / FAILURE_FILE, _failure_record(
                 job, "failed", f"the method's process {why} without a result" + (f"; last output:\n{tail}" if tail else ""),
                 runtime_s=time.perf_counter() - t0))

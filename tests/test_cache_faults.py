@@ -284,9 +284,6 @@ def _concurrent_run(cfg: RunConfig, data, barrier, errors: str) -> None:
     os._exit(0)
 
 
-@pytest.mark.skip(reason="since 2026-12-05 both forked runs end by SIGTERM (exit -15) within 20 s, even on an idle "
-                         "machine, after passing alone under H4's run; cause not found (see issue 22); the two-CLI-process "
-                         "test below still checks sharing one cache")
 def test_two_processes_share_one_cache(tiny_pair, tmp_path):
     """Before the job lock, the second run deleted the first's scratch folder and one of them
     died with FileNotFoundError; now each job is computed once and the other run waits for it."""

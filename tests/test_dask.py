@@ -33,8 +33,6 @@ def _predictions(result) -> dict:
     return {(r.method, r.split): r.cache_key for r in jobs.itertuples()}
 
 
-@pytest.mark.skip(reason="hangs (a forked job waits on a futex) when run after other tests in the same process "
-                         "since 2026-12-05; passes alone (`pytest tests/test_dask.py`); cause not found yet, see issue 22")
 def test_dask_matches_serial_and_resumes(tmp_path, cluster):
     serial = run_benchmark(_cfg(tmp_path / "serial"), progress=False)
     dask = run_benchmark(_cfg(tmp_path / "dask", executor="dask", scheduler=cluster.scheduler_address),
