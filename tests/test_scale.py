@@ -242,12 +242,12 @@ def test_train_cells_trains_on_a_subset_and_predicts_every_cell(tmp_path):
 def test_chunked_gnn_training_equals_one_pass(monkeypatch, sparse):
     """Training in cache-sized chunks (two passes per step) gives the weights of whole-batch steps."""
     from benchmark.methods.stimpute import training
-    from benchmark.methods.stimpute.module import BatchedGeneGraph, GeneGNN
+    from benchmark.methods.stimpute.module import GeneGNN, SparseGeneGraph
 
     torch.manual_seed(2)
     n, n_ref, g, k = 60, 30, 8, 5
     adj = _graph(g, 2)
-    graph = BatchedGeneGraph(adj) if sparse else adj
+    graph = SparseGeneGraph(adj) if sparse else adj
     ref, y = torch.rand(n_ref, g), torch.rand(n, g)
     nbr = torch.randint(0, n_ref, (n, k))
 
@@ -256,7 +256,7 @@ def test_chunked_gnn_training_equals_one_pass(monkeypatch, sparse):
     def train(chunk_elements):
         monkeypatch.setattr(training, "CHUNK_ELEMENTS", chunk_elements)
         torch.manual_seed(0)
-        gnn = GeneGNN(k, hidden=6, layers=2, mlp_hidden=(5,), sparse=sparse)
+        gnn = GeneGNN(k, hidden=6, layers=2, mlp_hidden=(5,))
         opt = torch.optim.Adam(gnn.parameters(), lr=0.01)
         losses = training.train_gnn(gnn, opt, ref, nbr, y, graph, epochs=3, batch_size=25, sim_weight=1.0,
                                     rec_weight=1.0, centering="global", gen=torch.Generator().manual_seed(0))

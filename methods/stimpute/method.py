@@ -72,7 +72,7 @@ class StImpute(Method):
         import torch
 
         from .graph import adjacency, gene_similarity, validate_embeddings
-        from .module import AutoEncoder, BatchedGeneGraph, GeneGNN
+        from .module import AutoEncoder, GeneGNN, SparseGeneGraph
         from .training import (
             encode,
             knn_cosine,
@@ -114,7 +114,7 @@ class StImpute(Method):
         adj_train = adjacency(sim[:n_train, :n_train], p.edge_weighting, p.graph_top_m)
         sparse = p.graph_top_m is not None
         graph_all, graph_train = (
-            BatchedGeneGraph(w) if sparse else w
+            SparseGeneGraph(w) if sparse else w
             for w in (torch.from_numpy(a.astype(np.float32)).to(device) for a in (adj_all, adj_train))
         )
         timings["graph_s"] = time.perf_counter() - t0
@@ -142,8 +142,7 @@ class StImpute(Method):
         gnn_losses: list[list[float]] = []
         nbr = neighbours(x_fit)
         if p.use_gnn:
-            gnn = GeneGNN(nbr.shape[1], p.gnn_hidden, p.gnn_layers, p.mlp_hidden, p.output_activation,
-                          sparse=sparse).to(device)
+            gnn = GeneGNN(nbr.shape[1], p.gnn_hidden, p.gnn_layers, p.mlp_hidden, p.output_activation).to(device)
             gnn_opt = torch.optim.Adam(gnn.parameters(), lr=p.gnn_lr, weight_decay=p.gnn_weight_decay)
             for r in range(p.rounds):
                 if r > 0:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .module import AutoEncoder, BatchedGeneGraph, GeneGNN, ReliabilityMLP, dense_mean_adjacency
+from .module import AutoEncoder, GeneGNN, ReliabilityMLP, SparseGeneGraph, dense_mean_adjacency
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -107,10 +107,10 @@ def aggregate_reference(ref_expr: torch.Tensor, graph) -> torch.Tensor | None:
     The GNN's first layer aggregates, for each spatial cell and gene, the neighbours' expression
     of the gene's graph neighbours: ``(adj @ feats)[b, g, j] = (ref @ adj.T)[nbr[b, j], g]``. So
     one product over the reference cells replaces one genes x genes product per spatial cell,
-    and the result is gathered like the features. ``None`` for a sparse graph (not used there).
+    and the result is gathered like the features.
     """
-    if isinstance(graph, BatchedGeneGraph):
-        return None
+    if isinstance(graph, SparseGeneGraph):
+        return graph.aggregate_rows(ref_expr)
     return ref_expr @ dense_mean_adjacency(graph).T
 
 
@@ -198,7 +198,7 @@ def similarity_loss(pred: torch.Tensor, obs: torch.Tensor, centering: str = "glo
 
 
 def train_gnn(gnn: GeneGNN, opt: torch.optim.Optimizer, ref_train: torch.Tensor, nbr: torch.Tensor,
-              y: torch.Tensor, graph: BatchedGeneGraph, *, epochs: int, batch_size: int | None,
+              y: torch.Tensor, graph: "torch.Tensor | SparseGeneGraph", *, epochs: int, batch_size: int | None,
               sim_weight: float, rec_weight: float, centering: str, gen: torch.Generator) -> list[float]:
     """Fit the GNN to the spatial training genes from the cells' neighbours (Eq. 10)."""
     gnn.train()
@@ -225,7 +225,7 @@ def train_gnn(gnn: GeneGNN, opt: torch.optim.Optimizer, ref_train: torch.Tensor,
 
 
 @torch.no_grad()
-def predict_gnn(gnn: GeneGNN, ref_expr: torch.Tensor, nbr: torch.Tensor, graph: BatchedGeneGraph,
+def predict_gnn(gnn: GeneGNN, ref_expr: torch.Tensor, nbr: torch.Tensor, graph: "torch.Tensor | SparseGeneGraph",
                 batch_size: int) -> torch.Tensor:
     """The GNN's output for every cell of ``nbr``, written batch by batch into one float32 matrix."""
     gnn.eval()
