@@ -57,12 +57,17 @@ GENE_COLUMNS = ["method", "run", "metric", "gene", "value"]
 MEAN = ""
 #: Its column in the files, and the prefix of the per-gene columns.
 MEAN_COLUMN, GENE_PREFIX = "mean_over_genes", "gene:"
+#: A method is given a position only if it ran on at least this fraction of the real datasets: a
+#: mean rank over one or two datasets, where few methods ran, is not comparable to one over all of
+#: them (measured 2026-12-05: stPlus, ranked on 2 of 8, headed the table). Such rows follow the
+#: ranked ones, unnumbered, with the datasets they could not run on.
+MIN_COVERAGE = 0.5
 #: The metric kept per gene (the others keep only their mean).
 PER_GENE_METRIC = "pcc"
 #: Columns of one overall row, in order (see :func:`overall_table`).
 OVERALL_COLUMNS = ["method", "kind", "n_datasets", "n_real", "mean_rank", "mean_accuracy_score", "mean_gene_pcc",
                    "better_than_control", "worse_than_control", "tested_against_control", "quick_on", "full_on",
-                   "could_not_run", "per_dataset"]
+                   "could_not_run", "per_dataset", "ranked"]
 
 
 def _sig(v: float, digits: int = 6) -> float:
@@ -320,15 +325,21 @@ def overall_table(lb: "Leaderboard") -> tuple[pd.DataFrame, list[dict[str, Any]]
             "quick_on": [d for d, e in ds.items() if e["quick"]],
             "full_on": [d for d, e in ds.items() if not e["quick"]],
             "could_not_run": could_not[m], "per_dataset": ds,
+            "ranked": bool(ds) and len(ds) >= math.ceil(MIN_COVERAGE * len(real)),
         })
     out = pd.DataFrame(rows, columns=OVERALL_COLUMNS)
     if len(out):
-        out = out.assign(_as=-out["mean_accuracy_score"]).sort_values(
-            ["mean_rank", "_as", "method"], na_position="last", kind="stable").drop(columns="_as")
+        out = out.assign(_as=-out["mean_accuracy_score"], _unranked=~out["ranked"].astype(bool)).sort_values(
+            ["_unranked", "mean_rank", "_as", "method"], na_position="last", kind="stable").drop(
+            columns=["_as", "_unranked"])
     return out.reset_index(drop=True), unused
 
 
 # -- rendering ------------------------------------------------------------------------------------
+
+def _position(table: pd.DataFrame, i: int) -> int | None:
+    """Row ``i``'s place in the order (ranked rows come first), or ``None`` for an unranked row."""
+    return i + 1 if bool(table["ranked"].iloc[i]) else None
 
 def _quick_text(r: pd.Series) -> str:
     """Says which datasets ran with ``--quick``, so quick and full rows never mix silently."""
@@ -364,7 +375,8 @@ def markdown_lines(lb: "Leaderboard") -> list[str]:
         f"significantly better / worse than the `knn` control's (paired Wilcoxon signed-rank test over "
         f"genes, Holm-corrected over the datasets of that method, p < {ALPHA:g}) of those tested. "
         "A method that did not run everywhere is averaged over fewer datasets, which the *ran on* "
-        "column says; the datasets where it could not run are listed with the reason. "
+        "column says; the datasets where it could not run are listed with the reason. One that ran on "
+        f"fewer than {MIN_COVERAGE:.0%} of the datasets gets no place (#: –) and follows the others. "
         "*quick*: the rows were run with `--quick` (shortened training, see each method's note). "
         "Simulated datasets are left out. Per-dataset tables follow. "
         "How it is computed: [benchmark/overall.py](benchmark/overall.py); the compute budget of the "
@@ -380,7 +392,7 @@ def markdown_lines(lb: "Leaderboard") -> list[str]:
         cnr = "; ".join(f"{c['dataset']}: {_short_reason(c['why'])}" for c in r["could_not_run"]) or "–"
         fmt = (lambda v, d=3: "–" if pd.isna(v) else f"{v:.{d}f}")
         lines.append("| " + " | ".join([
-            str(i + 1), name, fmt(r["mean_rank"], 2), fmt(r["mean_accuracy_score"]), fmt(r["mean_gene_pcc"]),
+            str(_position(table, i) or "–"), name, fmt(r["mean_rank"], 2), fmt(r["mean_accuracy_score"]), fmt(r["mean_gene_pcc"]),
             f"{r['n_datasets']}/{r['n_real']}", vs, _quick_text(r), _cell(cnr)]) + " |")
     if unused:
         by_method: dict[str, list[str]] = {}
@@ -401,7 +413,7 @@ def readme_lines(lb: "Leaderboard", top: int = 5) -> list[str]:
     for i, r in table.head(top).iterrows():
         vs = "–" if r["method"] == CONTROL else (
             f"{r['better_than_control']} / {r['worse_than_control']} ({r['tested_against_control']})")
-        lines.append(f"| {i + 1} | `{r['method']}`{' (control)' if r['kind'] == 'control' else ''} | "
+        lines.append(f"| {_position(table, i) or '–'} | `{r['method']}`{' (control)' if r['kind'] == 'control' else ''} | "
                      f"{r['mean_rank']:.2f} | {r['mean_accuracy_score']:.3f} | {vs} | "
                      f"{r['n_datasets']}/{r['n_real']} | {_quick_text(r)} |")
     return lines
@@ -418,7 +430,7 @@ def to_json(lb: "Leaderboard") -> dict[str, Any]:
     rows = []
     for i, r in table.iterrows():
         rows.append({
-            "position": i + 1, "method": r["method"], "kind": r["kind"], "n_datasets": int(r["n_datasets"]),
+            "position": _position(table, i), "method": r["method"], "kind": r["kind"], "n_datasets": int(r["n_datasets"]),
             "mean_rank": num(r["mean_rank"]), "mean_accuracy_score": num(r["mean_accuracy_score"]),
             "mean_gene_pcc": num(r["mean_gene_pcc"]),
             "vs_control": {"control": CONTROL, "better": int(r["better_than_control"]),

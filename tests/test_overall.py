@@ -94,9 +94,14 @@ def test_mean_ranks_and_accuracy_scores_over_the_real_datasets():
         assert by.loc[m, "mean_rank"] == pytest.approx(np.mean(ranks))
         assert by.loc[m, "n_datasets"] == len(ranks)
     assert by.loc["good", "per_dataset"]["ds_a"]["rank"] == 1 and by.loc["bad", "per_dataset"]["ds_a"]["rank"] == 5
-    # best mean rank first
-    ranked = table["mean_rank"].dropna()
+    # best mean rank first among the methods that ran on at least half the datasets; 'slow' ran on 1 of 3 and,
+    # though its one rank (2) beats the others' means, follows them without a place
+    assert not by.loc["slow", "ranked"] and by.loc[["knn", "good", "bad", "same"], "ranked"].all()
+    ranked = table.loc[table["ranked"], "mean_rank"]
     assert list(ranked) == sorted(ranked)
+    assert list(table["method"]).index("slow") > max(list(table["method"]).index(m) for m in ("knn", "good", "bad", "same"))
+    slow_line = next(line for line in overall.markdown_lines(lb) if "`slow`" in line)
+    assert slow_line.startswith("| – | `slow`")
     # the accuracy score: the means were built so that PCC order = order on all four metrics, so on ds_c
     # (4 methods) the best gets 4/4 and the worst 1/4 on every metric
     assert by.loc["bad", "per_dataset"]["ds_c"]["accuracy_score"] == pytest.approx(0.25)
@@ -196,7 +201,8 @@ def test_rendered_at_the_top_of_the_page_and_in_json():
     rows = {r["method"]: r for r in doc["overall"]["rows"]}
     assert rows["good"]["vs_control"] == {"control": "knn", "better": 2, "worse": 1, "tested": 3}
     assert doc["overall"]["datasets"] == ["ds_a", "ds_b", "ds_c"]
-    assert [r["position"] for r in doc["overall"]["rows"]] == list(range(1, len(rows) + 1))
+    # knn, good, bad, same ran on at least half the datasets: places 1-4; slow and never: no place
+    assert [r["position"] for r in doc["overall"]["rows"]] == [1, 2, 3, 4, None, None]
 
 
 def test_per_gene_values_round_trip_and_follow_their_rows(tmp_path):
