@@ -101,12 +101,18 @@ class EnvSpec:
         add or change. For a method that needs one package the suite lacks, or another version
         of one; a method whose stack conflicts with the suite's keeps it off (the default),
         because an inherited package can still be imported where the environment lacks it.
+    build_in_tests
+        The environment is small and quick to build (ImputeFISH: about 50 s and 0.5 GB), so the
+        contract tests build it and check the method, in CI too; larger ones (ENVI, stDiff) are
+        checked there only once built (``ST_IMPUTE_BENCH_REAL_ENVS=1`` builds them). A test
+        policy, not part of the environment's digest.
     """
 
     folder: Path
     python: str = "python3.11"
     check_import: tuple[str, ...] = ()
     inherit_suite: bool = False
+    build_in_tests: bool = False
 
     def spec_files(self) -> list[Path]:
         return [self.folder / f for f in SPEC_FILES if (self.folder / f).is_file()]
@@ -193,6 +199,87 @@ class EnvState:
         if self.failure() is not None:
             return "failed"
         return "not built"
+
+
+@dataclass(frozen=True)
+class RSpec:
+    """Environment kind "R via Rscript with these packages" (Seurat).
+
+    An R method runs ``Rscript`` in a subprocess of its job, like an :class:`EnvMethod` runs its
+    environment's Python. Unlike a Python environment, this suite cannot build it: R packages come
+    from CRAN or the system's package manager, not PyPI. So ``env build`` checks it (is
+    ``Rscript`` on ``PATH``, does each package load, which versions) and, where something is
+    missing, says what to install; ``env ls`` shows its state beside the Python environments, and
+    ``env rm`` removes nothing.
+
+    Attributes
+    ----------
+    packages
+        R packages the method needs; each is looked up with ``system.file`` (without loading it).
+    install_hint
+        What to run where something is missing.
+    rscript
+        The executable, looked up on ``PATH``.
+    """
+
+    packages: tuple[str, ...]
+    install_hint: str = ""
+    rscript: str = "Rscript"
+
+    def probe(self) -> "RState":
+        """The state of this R environment (cached per ``Rscript`` path and package list)."""
+        path = shutil.which(self.rscript)
+        key = (path, self.packages)
+        if key not in _R_STATES:
+            _R_STATES[key] = _probe_r(path, self)
+        return _R_STATES[key]
+
+
+@dataclass(frozen=True)
+class RState:
+    """What :meth:`RSpec.probe` found: ``ok``, the reason when not, R's and the packages' versions."""
+
+    ok: bool
+    reason: str
+    rscript: str | None
+    r_version: str | None = None
+    packages: dict[str, str] = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+
+    def record(self) -> dict[str, Any]:
+        """The provenance of a job that ran in this environment (``info["environment"]``)."""
+        return {"kind": "R", "rscript": self.rscript, "R": self.r_version, "packages": dict(self.packages)}
+
+
+_R_STATES: dict[tuple, RState] = {}
+
+
+def _probe_r(path: str | None, spec: RSpec) -> RState:
+    hint = f"; install with: {spec.install_hint}" if spec.install_hint else ""
+    if path is None:
+        return RState(False, f"{spec.rscript} (R) is not on PATH{hint}", None)
+    # one line per package: name, tab, version or nothing; then R's own version
+    code = ("for (p in commandArgs(trailingOnly = TRUE)) { d <- system.file(package = p); "
+            "cat(p, if (nzchar(d)) as.character(utils::packageDescription(p, fields = 'Version')) else '', "
+            "sep = '\\t'); cat('\\n') }; cat('R\\t', paste(R.version$major, R.version$minor, sep = '.'), '\\n', sep = '')")
+    t0 = time.perf_counter()
+    try:
+        res = subprocess.run([path, "--vanilla", "-e", code, "--args", *spec.packages], capture_output=True,
+                             text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return RState(False, f"{path} could not be run ({type(exc).__name__}: {exc}){hint}", path)
+    seconds = round(time.perf_counter() - t0, 1)
+    if res.returncode != 0:
+        return RState(False, f"{path} failed (exit {res.returncode}): {res.stderr.strip()[-300:]}{hint}", path,
+                      seconds=seconds)
+    found = dict(line.split("\t", 1) for line in res.stdout.splitlines() if "\t" in line)
+    r_version = found.pop("R", None)
+    versions = {p: found.get(p, "").strip() for p in spec.packages}
+    missing = [p for p, v in versions.items() if not v]
+    if missing:
+        return RState(False, f"the R package(s) {', '.join(missing)} are not installed for {path}{hint}", path,
+                      r_version, {p: v for p, v in versions.items() if v}, seconds)
+    return RState(True, "", path, r_version, versions, seconds)
 
 
 def env_state(method: str, spec: EnvSpec, root: Path | None = None) -> EnvState:
@@ -487,11 +574,13 @@ def read_prediction(io_dir: Path):
     return expr, conf, meta.get("info") or {}
 
 
-def env_methods() -> dict[str, type[EnvMethod]]:
-    """Registered methods that run in their own environment, by name."""
+def env_methods() -> dict[str, type[Method]]:
+    """Registered methods that declare an environment, by name: a Python environment of their own
+    (:class:`EnvMethod`, ``environment = EnvSpec(...)``) or R (``environment = RSpec(...)``)."""
     from .methods import all_methods
 
-    return {n: c for n, c in all_methods().items() if isinstance(c, type) and issubclass(c, EnvMethod)}
+    return {n: c for n, c in all_methods().items()
+            if isinstance(c, type) and isinstance(getattr(c, "environment", None), (EnvSpec, RSpec))}
 
 
 # -- command line ------------------------------------------------------------------------------
@@ -528,25 +617,49 @@ def _select(names: list[str], action: str) -> dict[str, type[EnvMethod]]:
     return out
 
 
+def _r_line(name: str, spec: RSpec) -> str:
+    st = spec.probe()
+    if st.ok:
+        versions = ", ".join(f"{p} {v}" for p, v in st.packages.items())
+        return f"{name:<10} {'R':<6} {'found':<10} {'':>8} {'':>8}  {st.rscript} (R {st.r_version}; {versions})"
+    return f"{name:<10} {'R':<6} {'missing':<10} {'':>8} {'':>8}  {st.reason}"
+
+
 def cmd_env(args) -> int:
     """``python -m benchmark env build|ls|rm [METHOD ...]``."""
     chosen = _select(list(args.methods), args.action)
     if args.action == "ls":
-        print(f"environments in {envs_root()}")
-        print(f"{'method':<10} {'status':<10} {'build_s':>8} {'size_MB':>8}  path / reason")
+        print(f"environments in {envs_root()} (kind venv); R from the system's PATH (kind R)")
+        print(f"{'method':<10} {'kind':<6} {'status':<10} {'build_s':>8} {'size_MB':>8}  path / reason")
         for name, cls in chosen.items():
+            if isinstance(cls.environment, RSpec):
+                print(_r_line(name, cls.environment))
+                continue
             st = cls.env_state()
             rec, fail = st.record(), st.failure()
             if rec is not None:
-                print(f"{name:<10} {'built':<10} {rec['build_s']:>8} {rec['size_bytes'] / 2**20:>8.0f}  {st.path}")
+                print(f"{name:<10} {'venv':<6} {'built':<10} {rec['build_s']:>8} {rec['size_bytes'] / 2**20:>8.0f}  "
+                      f"{st.path}")
             elif fail is not None:
-                print(f"{name:<10} {'failed':<10} {fail.get('seconds', ''):>8} {'':>8}  "
+                print(f"{name:<10} {'venv':<6} {'failed':<10} {fail.get('seconds', ''):>8} {'':>8}  "
                       f"{fail['error'].splitlines()[0]}")
             else:
-                print(f"{name:<10} {'not built':<10} {'':>8} {'':>8}  {st.path}")
+                print(f"{name:<10} {'venv':<6} {'not built':<10} {'':>8} {'':>8}  {st.path}")
         return 0
     code = 0
     for name, cls in chosen.items():
+        if isinstance(cls.environment, RSpec):
+            # R packages do not come from PyPI: check, and say what to install when something is missing
+            st = cls.environment.probe()
+            if args.action == "rm":
+                print(f"{name}: uses the system's R ({st.rscript or 'not found'}); nothing to remove")
+            elif st.ok:
+                versions = ", ".join(f"{p} {v}" for p, v in st.packages.items())
+                print(f"{name}: R environment found: {st.rscript} (R {st.r_version}; {versions})")
+            else:
+                print(f"{name}: R environment missing: {st.reason}", file=sys.stderr)
+                code = 1
+            continue
         if args.action == "rm":
             removed = remove_env(name, cls.environment)
             print(f"{name}: removed {len(removed)} path(s)" + "".join(f"\n  {p}" for p in removed))
@@ -563,5 +676,5 @@ def cmd_env(args) -> int:
     return code
 
 
-__all__ = ["ENVS_DIR_ENV", "EnvSpec", "EnvState", "EnvMethod", "EnvBuildError", "EnvMethodError", "envs_root",
+__all__ = ["ENVS_DIR_ENV", "EnvSpec", "EnvState", "RSpec", "RState", "EnvMethod", "EnvBuildError", "EnvMethodError", "envs_root",
            "env_state", "build_env", "remove_env", "env_methods", "add_parser", "cmd_env"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import resource
-import shutil
 import subprocess
 from dataclasses import dataclass
 from typing import ClassVar
@@ -13,6 +12,7 @@ import pandas as pd
 import scipy.io
 import scipy.sparse as sp
 
+from benchmark.envs import RSpec
 from benchmark.task import COUNTS_LAYER, ImputationTask, Prediction
 
 from . import register
@@ -68,10 +68,6 @@ writeLines(c(paste0("dims\t", dn), paste0("anchors\t", n_anchors), paste0("k_wei
 """
 
 
-def _rscript() -> str | None:
-    return shutil.which("Rscript")
-
-
 @register
 class SeuratTransfer(Method):
     """Seurat v4 anchor transfer as SpatialBenchmarking (Li et al. 2022) ran it for imputation:
@@ -110,8 +106,10 @@ class SeuratTransfer(Method):
     rest. R is killed with the job (it runs in the job's process group) and, when the task has a
     time budget, after that budget.
 
-    Availability: needs ``Rscript`` on ``PATH`` and the Seurat R package; checked once per
-    process (``system.file(package = "Seurat")``, without loading Seurat).
+    Availability: needs ``Rscript`` on ``PATH`` and the Seurat R package, declared as an R
+    environment (:class:`benchmark.envs.RSpec`: ``env ls`` shows it, ``env build seurat`` checks
+    it); checked once per process (``system.file(package = "Seurat")``, without loading Seurat).
+    The R and Seurat versions go into the job's ``info["environment"]``.
     """
 
     info = MethodInfo(
@@ -137,51 +135,27 @@ class SeuratTransfer(Method):
         #: Seconds allowed for the R subprocess when the task has no time budget.
         r_timeout: float = 3600.0
 
-    #: ``(available, reason, Seurat version)`` per Rscript path, filled on first use.
-    _r_status: ClassVar[dict[str | None, tuple[bool, str, str | None]]] = {}
-
-    @classmethod
-    def _probe(cls) -> tuple[bool, str, str | None]:
-        rscript = _rscript()
-        if rscript in cls._r_status:
-            return cls._r_status[rscript]
-        if rscript is None:
-            status = (False, f"Rscript (R) is not on PATH; install with: {_INSTALL_HINT}", None)
-        else:
-            code = ('p <- system.file(package = "Seurat"); '
-                    'cat(if (nzchar(p)) as.character(utils::packageDescription("Seurat", fields = "Version")) else "")')
-            try:
-                res = subprocess.run([rscript, "--vanilla", "-e", code], capture_output=True, text=True, timeout=120)
-                version = res.stdout.strip() if res.returncode == 0 else ""
-                why = res.stderr.strip()[-300:]
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                version, why = "", f"{type(exc).__name__}: {exc}"
-            if version:
-                status = (True, "", version)
-            else:
-                status = (False, f"the Seurat R package is not installed for {rscript}"
-                          + (f" ({why})" if why else "") + f"; install with: {_INSTALL_HINT}", None)
-        cls._r_status[rscript] = status
-        return status
+    #: The environment kind "R via Rscript with these packages" (``python -m benchmark env ls``).
+    environment: ClassVar[RSpec] = RSpec(packages=("Seurat",), install_hint=_INSTALL_HINT)
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:
         ok, reason = super().availability()
         if not ok:
             return ok, reason
-        ok, reason, _ = cls._probe()
-        return ok, reason
+        st = cls.environment.probe()
+        return st.ok, st.reason
 
     @classmethod
     def package_version(cls) -> str | None:
-        return cls._probe()[2]
+        return cls.environment.probe().packages.get("Seurat")
 
     def fit_predict(self, task: ImputationTask) -> Prediction:
-        ok, reason, _ = self._probe()
-        if not ok:
+        env = self.environment.probe()
+        if not env.ok:
             from benchmark.errors import MethodUnavailableError
 
-            raise MethodUnavailableError(f"method 'seurat' is unavailable: {reason}")
+            raise MethodUnavailableError(f"method 'seurat' is unavailable: {env.reason}")
         p = self.params
         train = list(task.training_genes)
         targets = list(task.target_genes)
@@ -210,7 +184,7 @@ class SeuratTransfer(Method):
         script = workdir / "seurat_transfer.R"
         script.write_text(_R_SCRIPT)
 
-        args = [_rscript(), "--vanilla", str(script), str(workdir), str(int(task.seed)), str(int(p.max_dims)),
+        args = [env.rscript, "--vanilla", str(script), str(workdir), str(int(task.seed)), str(int(p.max_dims)),
                 str(int(p.k_anchor)), str(int(p.k_score)), str(int(p.k_weight)), repr(float(p.sd_weight)),
                 str(p.weight_reduction)]
         timeout = float(task.time_budget) if task.time_budget else float(p.r_timeout)
@@ -234,4 +208,5 @@ class SeuratTransfer(Method):
             info[key] = int(val) if val.isdigit() else val
         # R's memory is not in the job's own peak (the harness measures its process): record it here
         info["r_children_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+        info["environment"] = env.record()
         return Prediction(pd.DataFrame(values, index=task.spatial.obs_names, columns=targets), info=info)

@@ -188,7 +188,7 @@ def test_env_command_ls_build_rm(tmp_path, envs_dir, capsys, monkeypatch):
     assert "toyenv: built in" in capsys.readouterr().out
     assert main(["env", "ls"]) == 0
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("toyenv")]
-    assert row and row[0].split()[1] == "built"
+    assert row and row[0].split()[1:3] == ["venv", "built"]
     assert main(["env", "rm", "toyenv"]) == 0
     assert not cls.env_state().path.exists()
     assert main(["env", "build", "nope"]) == 2
@@ -197,10 +197,62 @@ def test_env_command_ls_build_rm(tmp_path, envs_dir, capsys, monkeypatch):
 
 def test_registered_env_methods_declare_their_environment():
     methods = envs.env_methods()
-    assert {"envi", "stdiff"} <= set(methods)
+    assert {"envi", "stdiff", "imputefish", "seurat"} <= set(methods)
+    assert isinstance(methods["seurat"].environment, envs.RSpec)
     for name, cls in methods.items():
         spec = cls.environment
+        if isinstance(spec, envs.RSpec):
+            assert spec.packages and spec.install_hint, f"{name}: an R environment names its packages and their install"
+            continue
         assert (spec.folder / envs.RUNNER_FILE).is_file(), f"{name}: no run.py in {spec.folder}"
         assert spec.spec_files(), f"{name}: no requirements file in {spec.folder}"
         assert cls.info.package and spec.pinned(cls.info.package), f"{name}: its package is not pinned"
         assert cls.package_version().startswith(spec.pinned(cls.info.package) + "+env.")
+
+
+def _fake_rscript(folder: Path, stdout: str, code: int = 0) -> Path:
+    """An executable named Rscript that prints ``stdout`` whatever it is asked."""
+    folder.mkdir(parents=True, exist_ok=True)
+    exe = folder / "Rscript"
+    exe.write_text(f"#!/bin/sh\nprintf '{stdout}'\nexit {code}\n")
+    exe.chmod(0o755)
+    return exe
+
+
+@pytest.mark.parametrize("stdout, ok, why", [
+    ("Seurat\\t5.1.0\\nMatrix\\t1.6-5\\nR\\t4.3.3\\n", True, ""),
+    ("Seurat\\t\\nMatrix\\t1.6-5\\nR\\t4.3.3\\n", False, "R package(s) Seurat are not installed"),
+])
+def test_r_environment_probe(tmp_path, monkeypatch, stdout, ok, why):
+    exe = _fake_rscript(tmp_path / "bin", stdout)
+    monkeypatch.setenv("PATH", str(exe.parent))
+    monkeypatch.setattr(envs, "_R_STATES", {})
+    st = envs.RSpec(packages=("Seurat", "Matrix"), install_hint="apt-get install r-cran-seurat").probe()
+    assert st.ok is ok and st.rscript == str(exe) and st.r_version == "4.3.3"
+    assert st.packages.get("Matrix") == "1.6-5"
+    assert why in st.reason and (ok or "apt-get install r-cran-seurat" in st.reason)
+    if ok:
+        assert st.record() == {"kind": "R", "rscript": str(exe), "R": "4.3.3",
+                               "packages": {"Seurat": "5.1.0", "Matrix": "1.6-5"}}
+
+
+def test_r_environment_without_r_and_the_env_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(envs, "_R_STATES", {})
+    spec = envs.RSpec(packages=("Seurat",), install_hint="apt-get install r-cran-seurat")
+    st = spec.probe()
+    assert not st.ok and "Rscript (R) is not on PATH" in st.reason and "apt-get install r-cran-seurat" in st.reason
+
+    class ToyR:
+        environment = spec
+
+    monkeypatch.setattr(envs, "env_methods", lambda: {"toyr": ToyR})
+    from benchmark.cli import main
+
+    assert main(["env", "ls"]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("toyr")]
+    assert row and row[0].split()[1:3] == ["R", "missing"]
+    assert main(["env", "build", "toyr"]) == 1
+    assert "R environment missing" in capsys.readouterr().err
+    assert main(["env", "rm", "toyr"]) == 0
+    assert "nothing to remove" in capsys.readouterr().out

@@ -38,9 +38,10 @@ def _cls(name):
     from benchmark.envs import EnvMethod
 
     # a method in its own environment (ENVI, stDiff) is checked once that environment is built:
-    # building them takes minutes and GBs, more than CI's 90 minutes hold (docs/environments.md)
+    # building them takes minutes and GBs, more than CI's 90 minutes hold (docs/environments.md);
+    # a small one (ImputeFISH, EnvSpec.build_in_tests) is built here, in CI too
     if issubclass(cls, EnvMethod) and cls.env_state().record() is None and \
-            os.environ.get("ST_IMPUTE_BENCH_REAL_ENVS") != "1":
+            not cls.environment.build_in_tests and os.environ.get("ST_IMPUTE_BENCH_REAL_ENVS") != "1":
         pytest.skip(f"{name}'s environment is not built (python -m benchmark env build {name}, "
                     "or ST_IMPUTE_BENCH_REAL_ENVS=1 to build it here)")
     return cls
