@@ -187,7 +187,7 @@ def load_genes(directory: Path) -> dict[str, pd.DataFrame]:
 
 def is_real(dataset: str) -> bool:
     """Whether a dataset is real data: every name but a built-in (simulated) registered dataset."""
-    from datasets import all_datasets
+    from .datasets import all_datasets
 
     spec = all_datasets().get(dataset.removeprefix("self:"))
     return not (spec is not None and spec.builtin)
@@ -243,8 +243,8 @@ def overall_table(lb: "Leaderboard") -> tuple[pd.DataFrame, list[dict[str, Any]]
     unused
         ``{"method", "dataset", "why"}`` for ok rows that have no per-gene values, so no rank.
     """
-    from metrics import accuracy_score
-    from metrics.spatial import AS_COLUMNS
+    from .metrics import accuracy_score
+    from .metrics.spatial import AS_COLUMNS
 
     from .stats import ALPHA, _signed_rank_sum, holm, wilcoxon_pair
 
