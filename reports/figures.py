@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.scale import stop_marker_y
-
 from .data import LABELS, RANK_METRICS, ReportData, higher_is_better, linestyle
+from .scale import scale_figure
 from .tables import _safe
 
 
@@ -497,39 +496,17 @@ def resource_plots(data: ReportData, res: pd.DataFrame, out: Path, formats: list
 
 
 def _scale_plot(data: ReportData, out: Path, formats: list[str]) -> list[Figure]:
-    """Time and peak memory against cells from ``benchmark scale`` folders; a cross where a method
-    stopped (time-out, memory budget, failure)."""
-    plt = _plt()
+    """Time and peak memory against cells from ``benchmark scale`` folders: the scale run's own
+    figure (:func:`reports.scale.scale_figure`) in the report's colours."""
     sc = data.scale.copy()
     # a merged folder (`benchmark scale-merge`) labels a method run with other parameters or on a GPU
     sc["label"] = sc["label"].fillna(sc["method"]) if "label" in sc else sc["method"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    methods = list(dict.fromkeys(sc["label"]))
-    # a method of the report keeps its colour (its default-parameter entry); others get neutral colours
+    # a method of the report keeps its colour (its default-parameter entry); others get the figure's own
     own = {e.method: e.color for e in data.entries if e.params == {} or e.method not in {x.method for x in
                                                                                          data.entries if x.params == {}}}
-    extra = iter(["#17becf", "#bcbd22", "#7f7f7f", "#9467bd", "#e377c2", "#8c564b"] * 5)
-    for m in methods:
-        s = sc[sc["label"] == m].sort_values("n_cells")
-        ok = s[s["status"] == "ok"]
-        bad = s[~s["status"].isin(["ok", "skipped"])]
-        colour = own.get(m) or next(extra)
-        for ax, col in zip(axes, ["runtime_s", "peak_rss_mb"]):
-            ax.plot(ok["n_cells"], ok[col], marker="o", color=colour, label=m)
-            if not bad.empty:
-                ax.scatter(bad["n_cells"], stop_marker_y(bad, ok, col).fillna(1), marker="x", s=60,
-                           color=colour, zorder=3)
-    for ax, label in zip(axes, ["wall time of the job (s)", "peak resident memory (MB)"]):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("spatial cells")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3, which="major")
-        _plain_log(ax)
-    axes[1].legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
     n_genes = ", ".join(str(g) for g in sorted(set(sc["n_genes"])))
-    fig.suptitle(f"Scaling run: one fold per method and size ({n_genes} panel genes); x = stopped there")
-    fig.tight_layout()
+    fig = scale_figure(sc, colours=own,
+                       title=f"Scaling run: one fold per method and size ({n_genes} panel genes); x = stopped there")
     return [Figure("scaling_run", "Runtime and memory against cells (benchmark scale)",
                    "From the `benchmark scale` folder(s) given: built-in data of each size, one fold per method; "
                    "a cross marks the size where a method failed or ran over its budget (it is not run at larger "
