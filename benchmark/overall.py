@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .leaderboard import Leaderboard
+    from .leaderboard.model import Leaderboard
 
 #: The control every method is tested against.
 CONTROL = "knn"
@@ -220,7 +220,7 @@ _TIMEOUT = re.compile(r"exceeded the time budget of ([0-9.eg+]+) s")
 def _reason(row: pd.Series) -> str:
     """Why a row has no rank, short: ``timeout at 180 s (5/5 jobs)``, ``not applicable: ...``, else
     the dataset table's status text."""
-    from .leaderboard import _status
+    from .leaderboard.render import _status
 
     err, jobs = str(row["error"]), f"{row['failed_jobs']}/{row['n_jobs']} jobs"
     hit = _TIMEOUT.search(err)
@@ -358,7 +358,7 @@ def _short_reason(why: str) -> str:
 
 def markdown_lines(lb: "Leaderboard") -> list[str]:
     """The overall section of ``LEADERBOARD.md`` (empty when ``lb`` has no per-gene values)."""
-    from .leaderboard import _cell
+    from .leaderboard.render import _cell
     from .stats import ALPHA
 
     table, unused = overall_table(lb)

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .errors import InputError
+
 COLUMNS = [
     "dataset", "method", "params", "fold", "seed", "metric", "scope", "item", "stat", "value",
     "protocol", "preprocessing", "scoring_space", "quick", "method_version", "git_commit", "suite_version",
@@ -67,10 +69,77 @@ def write_results(df: pd.DataFrame, out: Path, provenance: dict[str, Any]) -> li
 
 
 def read_results(path: Path) -> pd.DataFrame:
+    """The results table of ``results.parquet``, or of the one in the folder ``path``."""
     path = Path(path)
     if path.is_dir():
         path = path / "results.parquet"
     return pd.read_parquet(path)
+
+
+#: Columns without which a table is not a results table of this suite (older tables may lack others).
+_READ_COLUMNS = {"dataset", "method", "params", "fold", "seed", "metric", "scope", "item", "stat", "value"}
+_WRITE_HINT = "(write one with `python -m benchmark run --out DIR`)"
+
+
+def read_run(run_dir: Path, *, require_run_json: bool = True) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read a results folder of ``python -m benchmark run``: its results table and ``run.json``.
+
+    The one reader of results folders (the leaderboard and the reports use it), so that every
+    command accepts the same folders and says the same thing about a broken one.
+
+    Parameters
+    ----------
+    run_dir
+        The results folder.
+    require_run_json
+        Whether a folder without ``run.json`` is an error (the leaderboard needs its provenance);
+        if not, the run is ``{}`` (a report can do without it).
+
+    Returns
+    -------
+    results : pandas.DataFrame
+        ``results.parquet`` as written, or, if the folder has only ``results.csv``, that file
+        with ``fold``, ``item`` and ``params`` read as text and empty cells kept as ``""`` (only
+        an empty ``value`` is NaN), as they are in the parquet file.
+    run : dict
+        The parsed ``run.json`` (``{}`` if it is absent and not required).
+
+    Raises
+    ------
+    InputError
+        Naming the folder and the file: the folder does not exist, it lacks ``run.json`` (when
+        required) or both results files, a file cannot be parsed, or the table lacks a column
+        every results table has.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"results folder {run_dir} does not exist")
+    run_file = run_dir / "run.json"
+    if require_run_json and not run_file.is_file():
+        raise InputError(f"{run_dir} is not a results folder: it has no run.json {_WRITE_HINT}")
+    parquet, csv = run_dir / "results.parquet", run_dir / "results.csv"
+    if parquet.is_file():
+        path = parquet
+    elif csv.is_file():  # e.g. a folder copied without the parquet file
+        path = csv
+    else:
+        raise InputError(f"{run_dir} is not a results folder: it has no results.parquet or results.csv {_WRITE_HINT}")
+    try:
+        if path == parquet:
+            results = read_results(parquet)
+        else:
+            results = pd.read_csv(csv, dtype={"fold": str, "item": str, "params": str}, keep_default_na=False,
+                                  na_values={"value": ["", "nan", "NaN"]})
+    except Exception as exc:  # a truncated or foreign file
+        raise InputError(f"cannot read {path}: {exc}") from None
+    missing = _READ_COLUMNS - set(results.columns)
+    if missing:
+        raise InputError(f"{path} lacks the column(s) {sorted(missing)}; was it written by this suite?")
+    try:
+        run = json.loads(run_file.read_text()) if run_file.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {run_file}: {exc}") from None
+    return results, run
 
 
 def summary_table(results: pd.DataFrame, jobs: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -214,5 +283,5 @@ def direction_note() -> str:
     return note + (f"; nearest the target is best for {', '.join(target)}." if target else ".")
 
 
-__all__ = ["COLUMNS", "PRIMARY_COLUMNS", "to_frame", "write_results", "read_results", "summary_table",
+__all__ = ["COLUMNS", "PRIMARY_COLUMNS", "to_frame", "write_results", "read_results", "read_run", "summary_table",
            "format_summary"]

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import InputError
+from benchmark.results import read_run
 
 from benchmark.metrics import labels as _metric_labels
 from benchmark.metrics import metric_of_column, rank_metrics, report_metrics
@@ -144,25 +145,15 @@ def _defaults(method: str) -> dict[str, Any]:
 
 
 def _read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Scores, jobs and ``run.json`` of one results folder, with ``params`` canonical and ``fold``/``item`` text.
+
+    The folder itself is read by :func:`benchmark.results.read_run` (its errors name the folder
+    and the missing file); ``run.json`` is optional here, as a report can do without it.
+    """
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise InputError(f"results folder {str(run_dir)!r} does not exist")
-    parquet = run_dir / "results.parquet"
-    if not parquet.is_file():
-        raise InputError(f"{str(run_dir)!r} is not a results folder: it has no results.parquet "
-                         "(write one with `python -m benchmark run --out DIR`)")
-    try:
-        results = pd.read_parquet(parquet)
-    except Exception as exc:  # a truncated or foreign file
-        raise InputError(f"cannot read {parquet}: {exc}") from None
-    missing = {"dataset", "method", "params", "fold", "seed", "metric", "scope", "item", "stat", "value"} - set(
-        results.columns)
-    if missing:
-        raise InputError(f"{parquet} lacks the column(s) {sorted(missing)}; was it written by this suite?")
+    results, run = read_run(run_dir, require_run_json=False)
     jobs_path = run_dir / "jobs.csv"
     jobs = pd.read_csv(jobs_path, keep_default_na=False, na_values=[""]) if jobs_path.is_file() else pd.DataFrame()
-    run_path = run_dir / "run.json"
-    run = json.loads(run_path.read_text()) if run_path.is_file() else {}
     if not jobs.empty:
         # jobs.csv has no params column: the run's parameters per method are in run.json
         params = {m: _canonical(d.get("params", {})) for m, d in run.get("methods", {}).items()}

@@ -203,6 +203,40 @@ def test_bad_input_is_named(tmp_path, capsys):
     assert "--update-reference" in capsys.readouterr().err
 
 
+def test_one_reader_of_results_folders(tiny_run, tmp_path):
+    """The leaderboard and the reports read a folder with benchmark.results.read_run: results.csv
+    stands in for a missing results.parquet, and a broken folder's error names it and the file."""
+    from benchmark.errors import InputError
+    from benchmark.results import read_run
+
+    out, _ = tiny_run
+    results, run = read_run(out)
+    assert run == json.loads((out / "run.json").read_text()) and "all" in set(results["fold"])
+    csv_only = tmp_path / "csv_only"
+    csv_only.mkdir()
+    for name in ("run.json", "jobs.csv", "results.csv"):
+        shutil.copy(out / name, csv_only / name)
+    with registered(_Broken, _KnnVariant):  # kinds come from the registry
+        assert lbm.render_json(lbm.collect([csv_only])) == lbm.render_json(lbm.collect([out]))
+    (csv_only / "results.csv").write_text("not,a,results\ntable,,\n")
+    with pytest.raises(InputError, match=r"results\.csv lacks the column"):
+        read_run(csv_only)
+    (csv_only / "results.csv").unlink()
+    with pytest.raises(InputError, match=r"csv_only is not a results folder: it has no results\.parquet or "
+                                         r"results\.csv"):
+        read_run(csv_only)
+    (csv_only / "run.json").unlink()
+    shutil.copy(out / "results.parquet", csv_only / "results.parquet")
+    with pytest.raises(InputError, match=r"csv_only is not a results folder: it has no run\.json"):
+        read_run(csv_only)
+    assert read_run(csv_only, require_run_json=False)[1] == {}  # a report can do without run.json
+    (csv_only / "results.parquet").write_bytes(b"truncated")
+    with pytest.raises(InputError, match=r"cannot read .*results\.parquet"):
+        read_run(csv_only, require_run_json=False)
+    with pytest.raises(InputError, match=r"results folder .*nope does not exist"):
+        read_run(tmp_path / "nope")
+
+
 # -- the hosted-CI workflow -----------------------------------------------------------------------
 
 def _check_jsonschema() -> str:
