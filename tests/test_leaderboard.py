@@ -125,6 +125,24 @@ def test_ranking_failures_variants_and_provenance(tiny_run):
     assert doc["primary_metric"]["key"] == "gene_pcc"
 
 
+def test_spatial_pattern_table_shows_the_moran_metrics_of_rows_that_have_them(tiny_run):
+    out, lb = tiny_run
+    summary = pd.read_csv(out / "summary.csv", index_col=[0, 1])
+    section = lbm.render_markdown(lb).split("## tiny", 1)[1]
+    assert "Spatial pattern (Moran's I" in section
+    spatial = section.split("Spatial pattern (Moran's I", 1)[1].split("\n\n", 2)[1]
+    rows = {line.split("|")[1].strip(): line for line in spatial.splitlines() if line.startswith("| `")}
+    assert set(rows) == {"`knn` (control)", "`mean` (control)"}  # ranked rows with values, not the failed one
+    cells = [c.strip() for c in rows["`knn` (control)"].split("|")[2:-1]]
+    assert float(cells[1]) == pytest.approx(summary.loc[("tiny", "knn"), "spatial_morans_i_spearman"], abs=1e-3)
+    assert float(cells[2]) == pytest.approx(summary.loc[("tiny", "knn"), "gene_morans_i_abs_diff"], abs=1e-3)
+    # rows from runs before these metrics have none: no table rather than a column of dashes
+    old = dataclasses.replace(lb, tables={k: t.assign(spatial_morans_i_spearman=float("nan"),
+                                                      gene_morans_i_abs_diff=float("nan"),
+                                                      spatial_svg_auprc=float("nan")) for k, t in lb.tables.items()})
+    assert "Spatial pattern (Moran's I" not in lbm.render_markdown(old)
+
+
 def test_rendering_is_deterministic_and_survives_the_reference_round_trip(tiny_run, tmp_path):
     _, lb = tiny_run
     lbm.save_reference(lb, tmp_path / "ref")

@@ -244,6 +244,37 @@ def _without_rows_lines(missing: list[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
+#: Columns of a dataset's spatial-pattern table (docs/metrics.md, "Spatial pattern"): whether an imputed
+#: gene keeps the measured spatial pattern, beside gene PCC, which is blind to space.
+SPATIAL_SHOWN = [
+    ("gene_pcc", "gene PCC ↑", "3f"),
+    ("spatial_morans_i_spearman", "Moran's I Spearman ↑", "3f"),
+    ("gene_morans_i_abs_diff", "Moran's I abs. diff. ↓", "3f"),
+    ("spatial_svg_auprc", "SVG AUPRC ↑", "3f"),
+]
+
+
+def _spatial_lines(main: pd.DataFrame) -> list[str]:
+    """The spatial-pattern table of a dataset: its ranked rows that have Moran's I values (rows from
+    runs before these metrics, and datasets without coordinates, have none), in the main table's
+    order. Nothing when no row has them."""
+    cols = [c for c, _, _ in SPATIAL_SHOWN[1:]]
+    have = main[[c for c in cols if c in main.columns]].notna().any(axis=1) if set(cols) & set(main.columns) \
+        else pd.Series(False, index=main.index)
+    rows = main[have]
+    if rows.empty:
+        return []
+    lines = ["", f"Spatial pattern (Moran's I on the cells' coordinates, within fields; docs/metrics.md): "
+                 f"{len(rows)} of {len(main)} rows have it (rows from earlier runs do not).", "",
+             "| method | " + " | ".join(h for _, h, _ in SPATIAL_SHOWN) + " |",
+             "|---|" + "---|" * len(SPATIAL_SHOWN)]
+    for _, r in rows.iterrows():
+        name = f"`{r['method']}`" + (" (control)" if r["kind"] == "control" else "") + (" · quick" if r["quick"] else "")
+        lines.append(f"| {name} | " + " | ".join(_fmt(r.get(c, math.nan), how) for c, _, how in SPATIAL_SHOWN)
+                     + " |")
+    return lines
+
+
 def render_markdown(lb: Leaderboard, *, registry: bool = False) -> str:
     """The Markdown leaderboard of ``lb`` (deterministic). With ``registry``, a last section
     lists the suite's methods that have no row (:func:`methods_without_rows`): used for the
@@ -265,6 +296,7 @@ def render_markdown(lb: Leaderboard, *, registry: bool = False) -> str:
             lines += ["", "Ablations and variants (Δ primary: gene PCC minus that of the method they derive from):",
                       ""]
             lines += _table(variants, ("Δ primary",), show_run)
+        lines += _spatial_lines(main)
         lines.append("")
         for rid in run_ids:
             lines += _provenance_block(rid, lb.runs.get(rid, {}))
