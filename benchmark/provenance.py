@@ -9,6 +9,7 @@ import platform
 import subprocess
 import sys
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -49,10 +50,28 @@ def package_versions() -> dict[str, str]:
 
 
 def machine() -> dict[str, Any]:
+    """The machine a run ran on.
+
+    The CPU model and its widest vector instruction set are recorded because floating-point
+    libraries (BLAS, torch) pick their kernels by them: a trained method's numbers can differ in
+    the third decimal between two hosts with identical packages and code.
+    """
     import os
 
     return {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count(),
-            "python_executable": sys.executable}
+            "python_executable": sys.executable, **_cpu()}
+
+
+def _cpu() -> dict[str, str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux
+        return {}
+    first = text.split("\n\n", 1)[0]  # the first processor's block
+    fields = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in first.splitlines() if ":" in line)}
+    flags = set(fields.get("flags", "").split())
+    simd = next((f for f in ("avx512f", "avx2", "avx", "sse4_2") if f in flags), "")
+    return {"cpu_model": fields.get("model name", ""), "cpu_simd": simd}
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:

@@ -63,9 +63,11 @@ def test_liger_imputeknn_weights():
 def test_seurat_unavailable_without_rscript(monkeypatch):
     from benchmark.methods import seurat
 
+    from benchmark import envs
+
     cls = seurat.SeuratTransfer
-    monkeypatch.setattr(cls, "_r_status", {})
-    monkeypatch.setattr(seurat, "_rscript", lambda: None)
+    monkeypatch.setattr(envs, "_R_STATES", {})
+    monkeypatch.setattr(envs.shutil, "which", lambda name: None)
     ok, reason = cls.availability()
     assert not ok and "Rscript" in reason and "r-cran-seurat" in reason
     assert cls.package_version() is None
@@ -74,16 +76,18 @@ def test_seurat_unavailable_without_rscript(monkeypatch):
 def test_seurat_probe_is_cached(monkeypatch):
     from benchmark.methods import seurat
 
+    from benchmark import envs
+
     cls = seurat.SeuratTransfer
     calls = []
-    monkeypatch.setattr(cls, "_r_status", {})
-    monkeypatch.setattr(seurat, "_rscript", lambda: "/nonexistent/Rscript")
+    monkeypatch.setattr(envs, "_R_STATES", {})
+    monkeypatch.setattr(envs.shutil, "which", lambda name: "/nonexistent/Rscript")
 
     def fake_run(*a, **k):
         calls.append(a)
         raise OSError("no such file")
 
-    monkeypatch.setattr(seurat.subprocess, "run", fake_run)
+    monkeypatch.setattr(envs.subprocess, "run", fake_run)
     assert cls.availability()[0] is False
     assert cls.availability()[0] is False
     assert len(calls) == 1
