@@ -29,7 +29,7 @@ def prepare_pair(data: PairedData, preprocessing: str = "spage") -> PreparedData
 
 
 def _predict(method_cls, task: ImputationTask) -> Prediction:
-    method = method_cls()
+    method = method_cls(**method_cls.contract_params)
     if method_cls.info.oracle:
         raise AssertionError("oracle methods are not contract-tested")
     pred = method.fit_predict(task)

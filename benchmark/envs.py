@@ -102,10 +102,10 @@ class EnvSpec:
         of one; a method whose stack conflicts with the suite's keeps it off (the default),
         because an inherited package can still be imported where the environment lacks it.
     build_in_tests
-        The environment is small and quick to build (ImputeFISH: about 50 s and 0.5 GB), so the
-        contract tests build it and check the method, in CI too; larger ones (ENVI, stDiff) are
-        checked there only once built (``ST_IMPUTE_BENCH_REAL_ENVS=1`` builds them). A test
-        policy, not part of the environment's digest.
+        The environment builds in minutes (ImputeFISH: about 50 s and 0.5 GB; ENVI: about 4
+        minutes and 1.2 GB), so the contract tests build it and check the method, in CI too;
+        stDiff's (23 minutes, 6.6 GB) is checked only once built (``ST_IMPUTE_BENCH_REAL_ENVS=1``
+        builds it). A test policy, not part of the environment's digest.
     """
 
     folder: Path

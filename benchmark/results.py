@@ -142,6 +142,27 @@ def read_run(run_dir: Path, *, require_run_json: bool = True) -> tuple[pd.DataFr
     return results, run
 
 
+#: jobs.csv's numeric columns: an empty cell there is NaN; in the text columns it stays "".
+_JOBS_NUMERIC = ("seed", "runtime_s", "peak_memory_mb", "n_train_genes", "n_target_genes")
+
+
+def read_jobs(run_dir: Path) -> pd.DataFrame:
+    """The job table (``jobs.csv``) of a results folder; empty if the folder has none.
+
+    The one reader of ``jobs.csv`` (the leaderboard and the reports use it): ``split`` and the
+    text columns are strings, an empty text cell is ``""`` (a job without error or flags), and an
+    empty numeric cell (time or memory of a job that never ran) is NaN.
+    """
+    path = Path(run_dir) / "jobs.csv"
+    if not path.is_file():
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(path, dtype={"split": str, "error": str}, keep_default_na=False,
+                           na_values={c: [""] for c in _JOBS_NUMERIC})
+    except Exception as exc:  # a truncated or foreign file
+        raise InputError(f"cannot read {path}: {exc}") from None
+
+
 def summary_table(results: pd.DataFrame, jobs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Dataset x method table of the mean of each core metric.
 

@@ -119,6 +119,12 @@ class Method:
     #: method has nothing to tune and gets no tuned row.
     search_space: ClassVar[dict[str, tuple]] = {}
 
+    #: Parameters the contract checks (benchmark/contract.py, run in CI on every method) use
+    #: instead of the defaults. Only for a method whose ``--quick`` fit still takes minutes on the
+    #: checks' 120-cell data: the checks test the wrapper (shapes, order, inputs left alone), not
+    #: its accuracy, so fewer training steps test the same code.
+    contract_params: ClassVar[dict[str, Any]] = {}
+
     @dataclass
     class Params:
         pass

@@ -45,6 +45,8 @@ class StdiffMethod(EnvMethod):
                   "authors' 1500 steps and 900 epochs put an osmFISH fold at hundreds of hours",
     )
     environment = EnvSpec(folder=Path(__file__).with_name("stdiff"), check_import=("model", "process"))
+    # 50 quick sampling steps take about 9 minutes per fit on the checks' 120 cells; 5 test the same wrapper
+    contract_params = {"quick_epochs": 1, "quick_diffusion_steps": 5}
 
     @dataclass
     class Params:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import InputError
-from benchmark.results import read_run
+from benchmark.results import read_jobs, read_run
 
 from benchmark.metrics import labels as _metric_labels
 from benchmark.metrics import metric_of_column, rank_metrics, report_metrics
@@ -152,14 +152,11 @@ def _read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]
     """
     run_dir = Path(run_dir)
     results, run = read_run(run_dir, require_run_json=False)
-    jobs_path = run_dir / "jobs.csv"
-    jobs = pd.read_csv(jobs_path, keep_default_na=False, na_values=[""]) if jobs_path.is_file() else pd.DataFrame()
+    jobs = read_jobs(run_dir)
     if not jobs.empty:
         # jobs.csv has no params column: the run's parameters per method are in run.json
         params = {m: _canonical(d.get("params", {})) for m, d in run.get("methods", {}).items()}
         jobs["params"] = jobs["method"].map(lambda m: params.get(m, "{}"))
-        jobs["error"] = jobs["error"].fillna("").astype(str)
-        jobs["split"] = jobs["split"].astype(str)
     results = results.copy()
     results["params"] = results["params"].map(_canonical)
     results["fold"] = results["fold"].astype(str)

@@ -255,6 +255,32 @@ def test_one_reader_of_results_folders(tiny_run, tmp_path):
         read_run(tmp_path / "nope")
 
 
+
+def test_one_reader_of_jobs_tables(tiny_run, tmp_path):
+    """jobs.csv is read by benchmark.results.read_jobs for the leaderboard and the reports: text
+    cells stay text ("" when empty), an empty time or memory is NaN, a missing file is no jobs."""
+    from benchmark.errors import InputError
+    from benchmark.results import read_jobs
+
+    out, _ = tiny_run
+    jobs = read_jobs(out)
+    failed = jobs[jobs["status"] != "ok"]
+    assert len(failed) and (failed["error"] != "").all() and (jobs.loc[jobs["status"] == "ok", "error"] == "").all()
+    assert jobs["split"].map(type).eq(str).all() and jobs["runtime_s"].dtype.kind == "f"
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    table = (out / "jobs.csv").read_text().splitlines()
+    cols = table[0].split(",")
+    row = table[1].split(",")
+    row[cols.index("runtime_s")] = ""  # a job that never ran has no time
+    (edited / "jobs.csv").write_text("\n".join([table[0], ",".join(row)]) + "\n")
+    one = read_jobs(edited)
+    assert one["runtime_s"].isna().all() and one["error"].iloc[0] == ""
+    assert read_jobs(tmp_path).empty
+    (edited / "jobs.csv").write_bytes(b'a,"b\n')
+    with pytest.raises(InputError, match=r"cannot read .*jobs\.csv"):
+        read_jobs(edited)
+
 # -- the hosted-CI workflow -----------------------------------------------------------------------
 
 def _check_jsonschema() -> str:

@@ -37,9 +37,9 @@ def _cls(name):
         pytest.skip(reason)
     from benchmark.envs import EnvMethod
 
-    # a method in its own environment (ENVI, stDiff) is checked once that environment is built:
-    # building them takes minutes and GBs, more than CI's 90 minutes hold (docs/environments.md);
-    # a small one (ImputeFISH, EnvSpec.build_in_tests) is built here, in CI too
+    # a method in its own environment is built here, in CI too, when that takes minutes
+    # (ImputeFISH, ENVI: EnvSpec.build_in_tests); stDiff's (23 minutes, 6.6 GB) is checked once
+    # built (docs/environments.md)
     if issubclass(cls, EnvMethod) and cls.env_state().record() is None and \
             not cls.environment.build_in_tests and os.environ.get("ST_IMPUTE_BENCH_REAL_ENVS") != "1":
         pytest.skip(f"{name}'s environment is not built (python -m benchmark env build {name}, "

@@ -104,13 +104,11 @@ def collect_run(run_dir: Path) -> Leaderboard:
     InputError
         If the folder, its ``run.json`` or its results table is missing or unreadable.
     """
-    from ..results import read_run, summary_table
+    from ..results import read_jobs, read_run, summary_table
 
     run_dir = Path(run_dir)
     results, run = read_run(run_dir)  # run.json is required: the rows' provenance comes from it
-    jobs = pd.read_csv(run_dir / "jobs.csv", dtype={"split": str, "error": str}, keep_default_na=False,
-                       na_values={"runtime_s": [""], "peak_memory_mb": [""]}) \
-        if (run_dir / "jobs.csv").is_file() else pd.DataFrame()
+    jobs = read_jobs(run_dir)
     summary = summary_table(results, jobs if not jobs.empty else None)
     rid = _run_id(run)
 
