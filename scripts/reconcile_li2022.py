@@ -80,14 +80,11 @@ def pick_release(published: pd.DataFrame, method: str, release: str | None = Non
 
 
 def load_results(run_dir: str | Path) -> pd.DataFrame:
-    """The results table of a run folder (parquet preferred, else csv)."""
-    run_dir = Path(run_dir)
-    pq, csv = run_dir / "results.parquet", run_dir / "results.csv"
-    if pq.exists():
-        return pd.read_parquet(pq)
-    if csv.exists():
-        return pd.read_csv(csv, dtype={"fold": str, "item": str}, float_precision="round_trip")
-    raise FileNotFoundError(f"{run_dir}: no results.parquet or results.csv")
+    """The results table of a run folder, read as every command reads one
+    (:func:`benchmark.results.read_run`: parquet preferred, else csv; a clear error otherwise)."""
+    from benchmark.results import read_run
+
+    return read_run(Path(run_dir), require_run_json=False)[0]
 
 
 def per_gene(results: pd.DataFrame, metric: str = "pcc", dataset: str = "osmfish") -> pd.DataFrame:

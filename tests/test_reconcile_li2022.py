@@ -42,7 +42,7 @@ def _results(seeds=(0,), scoring_space: str | None = None) -> pd.DataFrame:
     rows = []
     for seed in seeds:
         for g, v in zip(GENES, OURS):
-            base = dict(dataset="osmfish", fold="all", seed=seed, scope="gene", item=g, stat="value",
+            base = dict(dataset="osmfish", params="{}", fold="all", seed=seed, scope="gene", item=g, stat="value",
                         preprocessing="spage", quick=False)
             rows.append(dict(base, method="spage", metric="pcc", value=v + 0.01 * seed, method_version="1.0.1"))
             rows.append(dict(base, method="spage", metric="css", value=0.9, method_version="1.0.1"))
