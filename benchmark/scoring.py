@@ -348,7 +348,11 @@ def score_reliability(truth: pd.DataFrame, pred: pd.DataFrame, confidence: pd.Se
 
 
 def spatial_coordinates(data, cells: pd.Index) -> tuple[np.ndarray | None, str]:
-    """Coordinates of ``cells`` from a :class:`PairedData`'s spatial ``obsm``, or ``(None, reason)``."""
+    """Coordinates of ``cells`` from a :class:`PairedData`'s spatial ``obsm``, or ``(None, reason)``.
+
+    Two columns, or three where the dataset has 3-D coordinates (the BDTNP embryo): the spatial
+    metrics then work in 3-D instead of overlaying the tissue's front and back.
+    """
     key = data.spatial_key
     if not key:
         return None, "the dataset has no spatial coordinates (no spatial key)"
@@ -356,10 +360,11 @@ def spatial_coordinates(data, cells: pd.Index) -> tuple[np.ndarray | None, str]:
         return None, f"the dataset has no coordinates under obsm[{key!r}]"
     coords = np.asarray(data.spatial[cells].obsm[key], dtype=np.float64)
     if coords.ndim != 2 or coords.shape[1] < 2:
-        return None, f"obsm[{key!r}] is not an n x 2 array (shape {coords.shape})"
-    if not np.isfinite(coords[:, :2]).all():
+        return None, f"obsm[{key!r}] is not an n x 2 or n x 3 array (shape {coords.shape})"
+    coords = coords[:, :3]
+    if not np.isfinite(coords).all():
         return None, f"obsm[{key!r}] has NaN or infinite coordinates"
-    return coords[:, :2], ""
+    return coords, ""
 
 
 def score_grid(truth: pd.DataFrame, pred: pd.DataFrame, coords: np.ndarray | None, *, per_item: bool = True,

@@ -138,35 +138,39 @@ def js_divergence(truth, pred) -> np.ndarray:
 # --- SSIM on a spatial grid ------------------------------------------------------------------------
 
 
-def raster_index(coords, bins: int = GRID_BINS) -> tuple[np.ndarray, tuple[int, int]]:
-    """Pixel of each cell on a grid of square pixels, ``bins`` along the bounding box's longer side.
+def raster_index(coords, bins: int = GRID_BINS) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Pixel of each cell on a grid of square pixels (cubic voxels for 3-D coordinates), ``bins``
+    along the bounding box's longest side.
 
-    Returns the flat pixel index of every cell and the grid shape ``(rows, cols)``.
+    Uses the first two coordinate columns, or three where ``coords`` has three or more (a 3-D
+    tissue is not projected: cells in front and behind stay apart). Returns the flat pixel index
+    of every cell and the grid shape, ``(rows, cols)`` or ``(rows, cols, layers)``.
     """
     c = _as_float(coords)
     if c.ndim != 2 or c.shape[1] < 2 or c.shape[0] == 0:
-        raise ValueError(f"coordinates must be an n x 2 array, got shape {c.shape}")
-    if not np.isfinite(c[:, :2]).all():
+        raise ValueError(f"coordinates must be an n x 2 or n x 3 array, got shape {c.shape}")
+    c = c[:, :3]
+    if not np.isfinite(c).all():
         raise ValueError("coordinates contain NaN or infinite values")
     if bins < 1:
         raise ValueError(f"bins must be at least 1, got {bins}")
-    c = c[:, :2] - c[:, :2].min(axis=0)
+    c = c - c.min(axis=0)
     extent = c.max(axis=0)
     px = extent.max() / bins if extent.max() > 0 else 1.0
     shape = tuple(int(v) for v in np.maximum(1, np.ceil(extent / px - 1e-9)).astype(int))
     ij = np.minimum((c // px).astype(int), np.array(shape) - 1)
-    return ij[:, 0] * shape[1] + ij[:, 1], (shape[0], shape[1])
+    return np.ravel_multi_index(tuple(ij.T), shape), shape
 
 
-def rasterize(x, pixel: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Mean value of the cells in each pixel, per column of ``x``: images ``(genes, rows, cols)``.
+def rasterize(x, pixel: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean value of the cells in each pixel, per column of ``x``: images ``(genes, *shape)``.
 
-    Empty pixels are 0. Also returns the occupied-pixel mask ``(rows, cols)``.
+    Empty pixels are 0. Also returns the occupied-pixel mask (``shape``).
     """
     import scipy.sparse as sp
 
     x = _as_float(x)
-    npix = shape[0] * shape[1]
+    npix = int(np.prod(shape))
     counts = np.bincount(pixel, minlength=npix).astype(np.float64)
     occupied = counts > 0
     # pixels x cells averaging matrix: one sparse product sums every gene at once
@@ -178,20 +182,23 @@ def rasterize(x, pixel: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray,
 
 def windowed_ssim(im1: np.ndarray, im2: np.ndarray, mask: np.ndarray | None = None,
                   win: int = SSIM_WINDOW, data_range: float = 1.0) -> np.ndarray:
-    """Mean SSIM map (Wang et al. 2004) of image pairs ``(n, rows, cols)``, over ``mask`` pixels.
+    """Mean SSIM map (Wang et al. 2004) of image pairs ``(n, rows, cols)`` (or volumes
+    ``(n, rows, cols, layers)``), over ``mask`` pixels.
 
-    Uniform ``win x win`` window with reflected borders and sample covariance, as
-    ``skimage.metrics.structural_similarity`` with its defaults; unlike it, the map is averaged
-    over the pixels in ``mask`` (all pixels if ``None``) instead of cropping the border, because
-    tissue grids are small and irregular.
+    Uniform ``win x win`` (``win x win x win``) window with reflected borders and sample
+    covariance, as ``skimage.metrics.structural_similarity`` with its defaults; unlike it, the map
+    is averaged over the pixels in ``mask`` (all pixels if ``None``) instead of cropping the
+    border, because tissue grids are small and irregular. A single image may be given without
+    the leading axis when ``mask`` is ``None`` or has the image's shape.
     """
     from scipy.ndimage import uniform_filter
 
     a, b = _as_float(im1), _as_float(im2)
-    if a.ndim == 2:
+    if mask is not None and a.ndim == np.ndim(mask) or mask is None and a.ndim == 2:
         a, b = a[None], b[None]
-    size = (1, win, win)
-    npix = win * win
+    dims = a.ndim - 1
+    size = (1,) + (win,) * dims
+    npix = win ** dims
     cov_norm = npix / (npix - 1)
     ux, uy = uniform_filter(a, size), uniform_filter(b, size)
     vx = cov_norm * (uniform_filter(a * a, size) - ux * ux)
@@ -200,7 +207,7 @@ def windowed_ssim(im1: np.ndarray, im2: np.ndarray, mask: np.ndarray | None = No
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     s = (2 * ux * uy + c1) * (2 * vxy + c2) / ((ux ** 2 + uy ** 2 + c1) * (vx + vy + c2))
     if mask is None:
-        return s.mean(axis=(1, 2))
+        return s.reshape(len(s), -1).mean(axis=1)
     return s[:, mask].mean(axis=1)
 
 
@@ -208,7 +215,8 @@ def ssim_grid(truth, pred, coords, bins: int = GRID_BINS, win: int = SSIM_WINDOW
     """SSIM of each gene's image: cells rasterised onto a grid, then windowed SSIM.
 
     Steps: negative predictions set to 0; each gene's pixel value is the mean over the cells in
-    the pixel (``bins`` square pixels along the longer side of the bounding box); each image
+    the pixel (``bins`` square pixels along the longer side of the bounding box; cubic voxels and
+    a cubic window for 3-D coordinates, :func:`raster_index`); each image
     divided by its maximum (Li et al.'s ``scale_max``, so ``L = 1``); empty pixels are 0 in both
     images; SSIM map with a ``win x win`` uniform window (:func:`windowed_ssim`), averaged over
     the occupied pixels. NaN where the measured gene is all zero.
@@ -221,12 +229,41 @@ def ssim_grid(truth, pred, coords, bins: int = GRID_BINS, win: int = SSIM_WINDOW
     pixel, shape = raster_index(coords, bins)
     ti, occ = rasterize(t, pixel, shape)
     pi, _ = rasterize(p, pixel, shape)
-    tmax = ti.max(axis=(1, 2))
-    pmax = pi.max(axis=(1, 2))
+    axes = tuple(range(1, ti.ndim))
+    tmax, pmax = ti.max(axis=axes), pi.max(axis=axes)
     ok = tmax > 0
-    ti = np.divide(ti, tmax[:, None, None], out=np.zeros_like(ti), where=ok[:, None, None])
-    pi = np.divide(pi, pmax[:, None, None], out=np.zeros_like(pi), where=(pmax > 0)[:, None, None])
+    expand = (slice(None),) + (None,) * len(axes)
+    ti = np.divide(ti, tmax[expand], out=np.zeros_like(ti), where=ok[expand])
+    pi = np.divide(pi, pmax[expand], out=np.zeros_like(pi), where=(pmax > 0)[expand])
     return np.where(ok, windowed_ssim(ti, pi, occ, win), np.nan)
+
+
+def ssim_grid_by_field(truth, pred, coords, fields, bins: int = GRID_BINS, win: int = SSIM_WINDOW,
+                       min_cells: int = 0) -> np.ndarray:
+    """:func:`ssim_grid` within each field (imaging field, section), cell-weighted mean over fields.
+
+    Each field is rasterised on its own grid (``bins`` pixels along its own longer side) from
+    ``coords``, its cells' coordinates within the field, so no pixel or window holds cells of two
+    fields. A gene's value is the mean over the fields where it is defined (measured gene not all
+    zero there), weighted by their numbers of cells; NaN where it is defined in none. Fields with
+    fewer than ``min_cells`` cells are left out.
+    """
+    t, p = _as_float(truth), _as_float(pred)
+    fields = np.asarray(fields)
+    if len(fields) != t.shape[0]:
+        raise ValueError(f"{len(fields)} field labels for {t.shape[0]} cells")
+    total = np.zeros(t.shape[1])
+    weight = np.zeros(t.shape[1])
+    for f in pd.unique(fields):
+        rows = np.flatnonzero(fields == f)
+        if len(rows) < max(min_cells, 1):
+            continue
+        vals = ssim_grid(t[rows], p[rows], _as_float(coords)[rows], bins, win)
+        good = np.isfinite(vals)
+        total[good] += vals[good] * len(rows)
+        weight[good] += len(rows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, total / np.where(weight > 0, weight, 1.0), np.nan)
 
 
 # --- accuracy score --------------------------------------------------------------------------------
@@ -318,7 +355,7 @@ def _field_graphs(context) -> list[tuple[np.ndarray, "object"]]:
             if len(rows) < MIN_FIELD_CELLS:
                 continue
             a = ad.AnnData(X=np.zeros((len(rows), 1), dtype=np.float32))
-            a.obsm["spatial"] = np.asarray(xy[rows, :2], dtype=np.float64)
+            a.obsm["spatial"] = np.asarray(xy[rows, :3], dtype=np.float64)  # 3-D tissue: 3-D neighbours
             with _squidpy() as sq:
                 sq.gr.spatial_neighbors_knn(a, n_neighs=MORAN_NEIGHBORS)
             out.append((rows, a.obsp["spatial_connectivities"].tocsr()))
@@ -459,6 +496,9 @@ def _grid(inp):
     if ctx is None or ctx.coords is None:
         return NotScored((ctx.coords_reason if ctx is not None else "") or "no spatial coordinates")
     t, p = inp.arrays()
+    if ctx.fields is not None:  # each field on its own grid: frames are never compared
+        xy = ctx.field_coords if ctx.field_coords is not None else ctx.coords
+        return ssim_grid_by_field(t, p, xy, ctx.fields, min_cells=MIN_FIELD_CELLS)
     return ssim_grid(t, p, ctx.coords)
 
 
@@ -537,5 +577,5 @@ __all__ = [
     "AS_COLUMNS", "GRID_BINS", "GRID_METRICS", "MORAN_METRICS", "MORAN_NEIGHBORS", "SPATIAL_METRICS", "SVG_FRACTION",
     "morans_i", "svg_calls", "SSIM_WINDOW", "SUMMARY_ONLY_METRICS",
     "accuracy_score", "js_divergence", "raster_index", "rasterize", "rmse_zscored", "ssim_global",
-    "ssim_grid", "windowed_ssim",
+    "ssim_grid", "ssim_grid_by_field", "windowed_ssim",
 ]

@@ -148,6 +148,18 @@ def test_windowed_ssim_matches_scikit_image_map():
     assert windowed_ssim(a, a)[0] == pytest.approx(1.0)
 
 
+def test_windowed_ssim_of_volumes_matches_scikit_image():
+    skm = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(6)
+    a = rng.random((9, 10, 8))
+    b = np.clip(a + 0.2 * rng.normal(size=a.shape), 0, 1)
+    _, smap = skm.structural_similarity(a, b, data_range=1.0, full=True)
+    mask = rng.random(a.shape) > 0.5
+    assert windowed_ssim(a, b, mask)[0] == pytest.approx(smap[mask].mean())
+    assert windowed_ssim(a[None], b[None])[0] == pytest.approx(smap.mean())
+    pix, shape = raster_index(np.array([[0.0, 0.0, 0.0], [10.0, 4.9, 2.0], [9.9, 0.1, 9.0]]), bins=2)
+    assert shape == (2, 1, 2) and list(pix) == [0, 2, 3]  # voxels of side 5
+
 def test_ssim_grid_identical_is_one_and_sees_where_cells_are():
     rng = np.random.default_rng(5)
     coords = rng.random((400, 2)) * [100, 60]

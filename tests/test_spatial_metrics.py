@@ -49,6 +49,56 @@ def test_morans_i_orders_patterned_above_noise_and_constant_is_undefined():
     assert np.isnan(i[5])
 
 
+def _shell(n: int = 1200, seed: int = 0) -> np.ndarray:
+    """Cells on the surface of an ellipsoid (an embryo): front (z > 0) and back overlap in (x, y)."""
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=(n, 3))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return v * [250.0, 100.0, 100.0]
+
+
+def test_morans_i_uses_3d_coordinates_where_the_tissue_is_3d():
+    """A gene on the front of an embryo but not the back: patterned in 3-D; projected onto (x, y),
+    each cell's neighbours mix front and back and the pattern mostly disappears."""
+    xyz = _shell()
+    rng = np.random.default_rng(1)
+    x = ((xyz[:, 2] > 0) * 3.0 + 0.3 * rng.normal(size=len(xyz)))[:, None]
+    in_3d = morans_i(x, DatasetContext("e", coords=xyz))[0]
+    projected = morans_i(x, DatasetContext("p", coords=xyz[:, :2]))[0]
+    assert in_3d > 0.8 and projected < 0.5
+
+
+def test_grid_ssim_is_3d_and_per_field():
+    from benchmark.metrics.spatial import ssim_grid, ssim_grid_by_field
+
+    half = _shell(600, seed=2)
+    half[:, 2] = np.abs(half[:, 2])
+    xyz = np.r_[half, half * [1.0, 1.0, -1.0]]  # every front cell has a back cell behind it
+    rng = np.random.default_rng(2)
+    front = (xyz[:, 2] > 0).astype(float)
+    t = np.c_[front + 0.1 * rng.random(len(xyz)), 1 - front + 0.1 * rng.random(len(xyz))]
+    mirror = np.r_[np.arange(600, 1200), np.arange(600)]
+    swapped = t[mirror]  # each cell given the value of the one behind it: same (x, y) pixel means
+    assert np.allclose(ssim_grid(t, t, xyz, bins=12), 1.0)
+    assert (ssim_grid(t, swapped, xyz, bins=12) < 0.5).all()
+    assert np.allclose(ssim_grid(t, swapped, xyz[:, :2], bins=12), 1.0)  # what the projection saw
+    # two fields sharing one coordinate frame: each on its own grid, cell-weighted mean
+    xy = rng.random((300, 2)) * 100
+    fields = np.repeat(["a", "b"], [200, 100])
+    g = np.c_[xy[:, 0] / 100 + 0.1 * rng.random(300)]
+    pred = np.r_[g[:200], 1.1 - g[200:]]  # right in field a, mirrored in field b
+    by_field = ssim_grid_by_field(g, pred, xy, fields, bins=8)[0]
+    a = ssim_grid(g[:200], pred[:200], xy[:200], bins=8)[0]
+    b = ssim_grid(g[200:], pred[200:], xy[200:], bins=8)[0]
+    assert a == pytest.approx(1.0) and by_field == pytest.approx((200 * a + 100 * b) / 300)
+    assert by_field != pytest.approx(ssim_grid(g, pred, xy, bins=8)[0])  # one grid would mix the fields
+    # the scored metric takes each field's own coordinates
+    ctx = DatasetContext("f", coords=np.r_[xy[:200], xy[200:] + [300.0, 0.0]], fields=fields, field_coords=xy)
+    rows = _rows(np.c_[g, g], np.c_[pred, pred], ctx)
+    grid = rows[(rows["metric"] == "ssim_grid") & (rows["stat"] == "mean")]["value"].iloc[0]
+    assert grid == pytest.approx(ssim_grid_by_field(g, pred, xy, fields)[0])
+
+
 def test_morans_i_is_computed_within_each_field_never_across():
     """Two fields whose gene level differs (a batch offset) but without any pattern inside a field: within
     fields Moran's I is about 0; one graph over the tiled fields would find the offset as a pattern."""
