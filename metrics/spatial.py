@@ -252,16 +252,22 @@ def ssim_grid_by_field(truth, pred, coords, fields, bins: int = GRID_BINS, win: 
     fields = np.asarray(fields)
     if len(fields) != t.shape[0]:
         raise ValueError(f"{len(fields)} field labels for {t.shape[0]} cells")
-    total = np.zeros(t.shape[1])
-    weight = np.zeros(t.shape[1])
-    for f in pd.unique(fields):
-        rows = np.flatnonzero(fields == f)
-        if len(rows) < max(min_cells, 1):
-            continue
-        vals = ssim_grid(t[rows], p[rows], _as_float(coords)[rows], bins, win)
+    xy = _as_float(coords)
+    rows_of = (np.flatnonzero(fields == f) for f in pd.unique(fields))
+    return _cell_weighted_mean(((len(rows), ssim_grid(t[rows], p[rows], xy[rows], bins, win))
+                                for rows in rows_of if len(rows) >= max(min_cells, 1)), t.shape[1])
+
+
+def _cell_weighted_mean(parts, n_genes: int) -> np.ndarray:
+    """Per gene, the mean of per-field values weighted by the fields' numbers of cells, over the
+    fields where it is defined (finite); NaN where it is defined in none. ``parts``: ``(n_cells,
+    values)`` per field."""
+    total = np.zeros(n_genes)
+    weight = np.zeros(n_genes)
+    for n, vals in parts:
         good = np.isfinite(vals)
-        total[good] += vals[good] * len(rows)
-        weight[good] += len(rows)
+        total[good] += vals[good] * n
+        weight[good] += n
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(weight > 0, total / np.where(weight > 0, weight, 1.0), np.nan)
 
@@ -374,25 +380,23 @@ def morans_i(x: np.ndarray, context) -> np.ndarray:
     import anndata as ad
 
     x = np.asarray(x, dtype=np.float64)
-    total = np.zeros(x.shape[1])
-    weight = np.zeros(x.shape[1])
-    for rows, conn in _field_graphs(context):
-        sub = x[rows]
-        ok = ~_constant_columns(sub)
-        if not ok.any():
-            continue
-        names = [f"g{j}" for j in np.flatnonzero(ok)]
-        a = ad.AnnData(X=sub[:, ok], var=pd.DataFrame(index=names))
-        a.obsp["spatial_connectivities"] = conn
-        with _squidpy() as sq:
-            res = sq.gr.spatial_autocorr(a, mode="moran", n_perms=None, copy=True, show_progress_bar=False, n_jobs=1)
-        vals = res["I"].reindex(names).to_numpy(dtype=np.float64)
-        good = np.isfinite(vals)
-        cols = np.flatnonzero(ok)[good]
-        total[cols] += vals[good] * len(rows)
-        weight[cols] += len(rows)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(weight > 0, total / np.where(weight > 0, weight, 1.0), np.nan)
+
+    def per_field():
+        for rows, conn in _field_graphs(context):
+            sub = x[rows]
+            ok = ~_constant_columns(sub)
+            if not ok.any():
+                continue
+            names = [f"g{j}" for j in np.flatnonzero(ok)]
+            a = ad.AnnData(X=sub[:, ok], var=pd.DataFrame(index=names))
+            a.obsp["spatial_connectivities"] = conn
+            with _squidpy() as sq:
+                res = sq.gr.spatial_autocorr(a, mode="moran", n_perms=None, copy=True, show_progress_bar=False,
+                                             n_jobs=1)
+            vals = np.full(x.shape[1], np.nan)
+            vals[ok] = res["I"].reindex(names).to_numpy(dtype=np.float64)
+            yield len(rows), vals
+    return _cell_weighted_mean(per_field(), x.shape[1])
 
 
 def _moran_pair(inp) -> tuple[np.ndarray, np.ndarray] | NotScored:
