@@ -85,10 +85,11 @@ _COMMON = dict(stage="assembled", space_dependent=False,
 CELLTYPE_METRICS = [
     Metric("accuracy", "celltype", True, (0.0, 1.0), 1.0,
            "Fraction of spatial cells given the same cell type from their imputed as from their measured profiles. "
-           + _HOW, compute=_accuracy, label="cell-type agreement", order=40, summary=True, report=True, **_COMMON),
+           + _HOW, compute=_accuracy, label="cell-type agreement", order=40, summary=True, report=True,
+           leaderboard=20, **_COMMON),
     Metric("ari", "celltype", True, (-0.5, 1.0), 1.0,
            "Adjusted Rand index between the cell types called on imputed and on measured profiles. " + _HOW,
-           compute=_ari, label="cell-type ARI", order=41, summary=True, **_COMMON),
+           compute=_ari, label="cell-type ARI", order=41, summary=True, leaderboard=21, **_COMMON),
 ]
 
 __all__ = ["CELLTYPE_METRICS", "CELLTYPE_NEIGHBORS", "call_types", "fit_classifier"]

@@ -544,13 +544,13 @@ MORAN_METRICS = [
     Metric("morans_i_abs_diff", "gene", False, (0.0, None), 0.0,
            "|I(prediction) - I(measured)| of each gene. " + _MORAN_HOW,
            compute=_moran_abs_diff, stage="assembled", label="Moran's I |difference|", order=20, summary=True,
-           report=True, leaderboard=10, reference=_MORAN),
+           report=True, leaderboard=11, reference=_MORAN),
     Metric("morans_i_spearman", "spatial", True, (-1.0, 1.0), 1.0,
            "Spearman correlation over genes between I(prediction) and I(measured): are the genes with the strongest "
            "spatial pattern the ones predicted with it? NaN with fewer than 3 genes; 0 if every predicted gene has "
            "the same I. " + _MORAN_HOW,
            compute=_moran_spearman, stage="assembled", label="Moran's I Spearman over genes", order=21,
-           summary=True, report=True, leaderboard=11, reference=_MORAN),
+           summary=True, report=True, leaderboard=10, reference=_MORAN),
     Metric("morans_i_bias", "spatial", None, (None, None), 0.0,
            "Mean over genes of I(prediction) - I(measured): > 0, the predictions are spatially smoother than the "
            "measurements (e.g. neighbourhood averaging); < 0, rougher. " + _MORAN_HOW,

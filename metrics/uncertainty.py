@@ -153,13 +153,13 @@ UNCERTAINTY_METRICS = [
                f"preprocessed scale. Target {level:g}: below, over-confident; above, too wide. Methods without "
                "intervals: n/a.",
                compute=_coverage(level), label=f"{level:.0%} interval coverage", order=30 + 2 * LEVELS.index(level),
-               summary=True, report=True, **_COMMON),
+               summary=True, report=True, leaderboard=13 + 2 * LEVELS.index(level), **_COMMON),
         Metric(f"interval_width_{round(level * 100)}", "uncertainty", None, (0.0, None), float("nan"),
                f"Mean width (upper - lower) of the method's nominal {level:.0%} prediction intervals over cells and "
                "genes, on the preprocessed (log-normalised) scale. Narrower is better only at the nominal "
                "coverage. Methods without intervals: n/a.",
                compute=_width(level), label=f"{level:.0%} interval width", order=31 + 2 * LEVELS.index(level),
-               summary=True, **_COMMON),
+               summary=True, leaderboard=14 + 2 * LEVELS.index(level), **_COMMON),
     )
 ] + [
     Metric("confidence_spearman", "uncertainty", True, (-1.0, 1.0), 1.0,
@@ -167,12 +167,12 @@ UNCERTAINTY_METRICS = [
            "preprocessed scale: does the confidence rank the genes by how well they are predicted? Methods "
            "without confidence: n/a.",
            compute=_confidence_spearman(False), label="confidence vs PCC (Spearman)", order=34, summary=True,
-           report=True, **_COMMON),
+           report=True, leaderboard=13 + 2 * len(LEVELS), **_COMMON),
     Metric("confidence_spearman_scale_only", "uncertainty", True, (-1.0, 1.0), 1.0,
            "Control for confidence_spearman (methods with confidence only): the same with the RMS over cells of the "
            "method's own prediction in place of its confidence. A confidence is informative where it beats this.",
            compute=_confidence_spearman(True), label="scale vs PCC (Spearman)", order=35,
-           summary=True, **_COMMON),
+           summary=True, leaderboard=14 + 2 * len(LEVELS), **_COMMON),
 ]
 
 __all__ = ["LEVELS", "UNCERTAINTY_METRICS", "coverage", "read_intervals"]

@@ -143,6 +143,27 @@ def test_spatial_pattern_table_shows_the_moran_metrics_of_rows_that_have_them(ti
     assert "Spatial pattern (Moran's I" not in lbm.render_markdown(old)
 
 
+def test_uncertainty_and_cell_typing_tables_show_the_rows_that_have_them(tiny_run):
+    """Each metric family with leaderboard columns gets its table under the dataset, headed by the
+    registry's labels; rows without values (a method without intervals) are not listed."""
+    _, lb = tiny_run
+    assert "Uncertainty (" not in lbm.render_markdown(lb)  # no method of the tiny run returns intervals
+    table = lb.tables["tiny"].copy()
+    knn = table["method"] == "knn"
+    table.loc[knn, "uncertainty_coverage_67"] = 0.61
+    table.loc[knn, "uncertainty_confidence_spearman"] = 0.25
+    table.loc[table["method"] == "mean", "celltype_accuracy"] = 0.4
+    md = lbm.render_markdown(dataclasses.replace(lb, tables={"tiny": table}))
+    unc = md.split("Uncertainty (", 1)[1].split("\n\n", 2)[1].splitlines()
+    assert "67% interval coverage (→ 0.67)" in unc[0] and "confidence vs PCC (Spearman) ↑" in unc[0]
+    assert len(unc) == 3 and unc[2].startswith("| `knn` (control) |") and "| 0.610 |" in unc[2]
+    cells = md.split("Cell typing (", 1)[1].split("\n\n", 2)[1].splitlines()
+    assert "cell-type agreement ↑" in cells[0]
+    assert [line for line in cells if line.startswith("| `mean`")][0].split("|")[3].strip() == "0.400"
+    from benchmark.leaderboard.render import detail_columns
+
+    assert detail_columns(("celltype",), ()) == ["celltype_accuracy", "celltype_ari"]  # from the registry
+
 def test_rendering_is_deterministic_and_survives_the_reference_round_trip(tiny_run, tmp_path):
     _, lb = tiny_run
     lbm.save_reference(lb, tmp_path / "ref")

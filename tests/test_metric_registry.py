@@ -115,10 +115,14 @@ def test_derived_lists_keep_the_columns_they_replaced():
         ("cluster", "ari"), ("cluster", "fmi"), ("cluster", "completeness"),
     ]
     assert metrics.summary_metrics()[:len(before_summary)] == before_summary
-    # the hand-written columns keep their order; the spatial-pattern metrics (Metric.leaderboard 10-12) follow
+    # the hand-written columns keep their order; the spatial-pattern (Metric.leaderboard 10-12), uncertainty
+    # (13-18) and cell-typing (20-21) metrics follow
     assert METRIC_COLUMNS == ["gene_pcc", "gene_pcc_sd", "gene_css", "gene_mse", "cell_css", "cell_pcc", "cell_mse",
                               "gene_css_top50_reliable", "cluster_ari", "cluster_fmi", "cluster_completeness",
-                              "gene_morans_i_abs_diff", "spatial_morans_i_spearman", "spatial_svg_auprc",
+                              "spatial_morans_i_spearman", "gene_morans_i_abs_diff", "spatial_svg_auprc",
+                              "uncertainty_coverage_67", "uncertainty_interval_width_67", "uncertainty_coverage_90",
+                              "uncertainty_interval_width_90", "uncertainty_confidence_spearman",
+                              "uncertainty_confidence_spearman_scale_only", "celltype_accuracy", "celltype_ari",
                               "time_s", "peak_mem_mb"]
     assert metrics.rank_metrics() == ["cell_css", "cell_mse", "cell_pcc", "gene_css", "gene_pcc", "cluster_ari",
                                       "cluster_fmi"]

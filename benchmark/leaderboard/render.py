@@ -244,34 +244,56 @@ def _without_rows_lines(missing: list[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
-#: Columns of a dataset's spatial-pattern table (docs/metrics.md, "Spatial pattern"): whether an imputed
-#: gene keeps the measured spatial pattern, beside gene PCC, which is blind to space.
-SPATIAL_SHOWN = [
-    ("gene_pcc", "gene PCC ↑", "3f"),
-    ("spatial_morans_i_spearman", "Moran's I Spearman ↑", "3f"),
-    ("gene_morans_i_abs_diff", "Moran's I abs. diff. ↓", "3f"),
-    ("spatial_svg_auprc", "SVG AUPRC ↑", "3f"),
+#: The tables under each dataset's ranking, one per metric family (docs/metrics.md): (title, what it
+#: measures, metric scopes, further columns). A table's columns are the leaderboard columns of the
+#: registry (``Metric.leaderboard``, in that order) whose metric is of those scopes or named, so a
+#: metric declared with ``leaderboard=N`` appears here without an edit.
+DETAIL_TABLES = [
+    ("Spatial pattern", "Moran's I on the cells' coordinates, within fields, in 3-D where the tissue is",
+     ("spatial",), ("gene_morans_i_abs_diff",)),
+    ("Uncertainty", "methods that return prediction intervals or a per-gene confidence; coverage is best at the "
+     "nominal level, and a confidence is informative where it beats the scale-only control", ("uncertainty",), ()),
+    ("Cell typing", "a kNN classifier trained on the reference's labels, applied to measured and to imputed "
+     "profiles; datasets with labels on both sides", ("celltype",), ()),
 ]
 
 
-def _spatial_lines(main: pd.DataFrame) -> list[str]:
-    """The spatial-pattern table of a dataset: its ranked rows that have Moran's I values (rows from
-    runs before these metrics, and datasets without coordinates, have none), in the main table's
-    order. Nothing when no row has them."""
-    cols = [c for c, _, _ in SPATIAL_SHOWN[1:]]
-    have = main[[c for c in cols if c in main.columns]].notna().any(axis=1) if set(cols) & set(main.columns) \
-        else pd.Series(False, index=main.index)
-    rows = main[have]
-    if rows.empty:
-        return []
-    lines = ["", f"Spatial pattern (Moran's I on the cells' coordinates, within fields; docs/metrics.md): "
-                 f"{len(rows)} of {len(main)} rows have it (rows from earlier runs do not).", "",
-             "| method | " + " | ".join(h for _, h, _ in SPATIAL_SHOWN) + " |",
-             "|---|" + "---|" * len(SPATIAL_SHOWN)]
-    for _, r in rows.iterrows():
-        name = f"`{r['method']}`" + (" (control)" if r["kind"] == "control" else "") + (" · quick" if r["quick"] else "")
-        lines.append(f"| {name} | " + " | ".join(_fmt(r.get(c, math.nan), how) for c, _, how in SPATIAL_SHOWN)
-                     + " |")
+def _header(column: str) -> str:
+    """A metric column's header: its registry label and direction (↑, ↓, or the target value)."""
+    from ..metrics import metric_of_column
+
+    m = metric_of_column(column)
+    if m is None:
+        return column
+    arrow = {True: " ↑", False: " ↓"}.get(m.higher_is_better, "" if pd.isna(m.best) else f" (→ {m.best:g})")
+    return _cell(m.display + arrow)
+
+
+def detail_columns(scopes: tuple[str, ...], extra: tuple[str, ...]) -> list[str]:
+    """The leaderboard columns of one :data:`DETAIL_TABLES` family."""
+    from ..metrics import metric_of_column
+
+    return [c for c in METRIC_COLUMNS
+            if c in extra or (metric_of_column(c) is not None and metric_of_column(c).scope in scopes)]
+
+
+def _detail_lines(main: pd.DataFrame) -> list[str]:
+    """A dataset's family tables: the ranked rows that have any of the family's values (rows from
+    runs before a metric existed, methods without intervals, datasets without coordinates or
+    labels have none), gene PCC first, in the main table's order. A family no row has is left out."""
+    lines: list[str] = []
+    for title, what, scopes, extra in DETAIL_TABLES:
+        cols = [c for c in detail_columns(scopes, extra) if c in main.columns]
+        rows = main[main[cols].notna().any(axis=1)] if cols else main.iloc[0:0]
+        if rows.empty:
+            continue
+        shown = [(PRIMARY_KEY, "gene PCC ↑")] + [(c, _header(c)) for c in cols]
+        lines += ["", f"{title} ({what}; docs/metrics.md): {len(rows)} of {len(main)} rows have it.", "",
+                  "| method | " + " | ".join(h for _, h in shown) + " |", "|---|" + "---|" * len(shown)]
+        for _, r in rows.iterrows():
+            name = (f"`{r['method']}`" + (" (control)" if r["kind"] == "control" else "")
+                    + (" · quick" if r["quick"] else ""))
+            lines.append(f"| {name} | " + " | ".join(_fmt(r.get(c, math.nan), "3f") for c, _ in shown) + " |")
     return lines
 
 
@@ -296,7 +318,7 @@ def render_markdown(lb: Leaderboard, *, registry: bool = False) -> str:
             lines += ["", "Ablations and variants (Δ primary: gene PCC minus that of the method they derive from):",
                       ""]
             lines += _table(variants, ("Δ primary",), show_run)
-        lines += _spatial_lines(main)
+        lines += _detail_lines(main)
         lines.append("")
         for rid in run_ids:
             lines += _provenance_block(rid, lb.runs.get(rid, {}))
