@@ -118,6 +118,22 @@ def rank_metrics() -> list[str]:
     return [m.column for m in _by_order("rank")]
 
 
+#: Metric families beyond the expression metrics, each ``(scopes, further columns)``: the report draws
+#: one figure per family (reports/figures.py), the leaderboard one table per dataset and family
+#: (benchmark/leaderboard/render.py). Moran's I difference is per gene but belongs with the spatial ones.
+FAMILIES = {
+    "spatial": (("spatial",), ("gene_morans_i_abs_diff",)),
+    "uncertainty": (("uncertainty",), ()),
+    "celltype": (("celltype",), ()),
+}
+
+
+def in_family(metric: Metric, family: str) -> bool:
+    """Whether ``metric`` belongs to the :data:`FAMILIES` entry ``family``."""
+    scopes, extra = FAMILIES[family]
+    return metric.scope in scopes or metric.column in extra
+
+
 def leaderboard_columns() -> list[str]:
     """The leaderboard's metric columns in their order; the first (the primary metric) is followed by its
     standard deviation over seeds (``<column>_sd``)."""
@@ -143,6 +159,8 @@ def metric_of_column(column: str) -> Metric | None:
 
 
 __all__ = [
+    "FAMILIES",
+    "in_family",
     "Metric",
     "SCOPES",
     "STAGES",

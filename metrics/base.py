@@ -163,6 +163,12 @@ class DatasetContext:
     cluster_params: Any = None
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
+    @property
+    def within_field_coords(self) -> np.ndarray | None:
+        """Each cell's coordinates in its own field's frame: ``field_coords`` where the dataset has
+        them, else ``coords`` (one frame, or fields already apart)."""
+        return self.field_coords if self.field_coords is not None else self.coords
+
     def cached(self, key: Any, fn: Callable[[], Any]) -> Any:
         """``fn()`` computed once per dataset (e.g. the measured genes' Moran's I)."""
         if key not in self._cache:

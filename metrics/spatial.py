@@ -353,7 +353,7 @@ def _field_graphs(context) -> list[tuple[np.ndarray, "object"]]:
     def _make():
         import anndata as ad
 
-        xy = context.field_coords if context.field_coords is not None else context.coords
+        xy = context.within_field_coords
         fields = context.fields if context.fields is not None else np.zeros(len(xy), dtype=int)
         out = []
         for f in pd.unique(fields):
@@ -501,8 +501,7 @@ def _grid(inp):
         return NotScored((ctx.coords_reason if ctx is not None else "") or "no spatial coordinates")
     t, p = inp.arrays()
     if ctx.fields is not None:  # each field on its own grid: frames are never compared
-        xy = ctx.field_coords if ctx.field_coords is not None else ctx.coords
-        return ssim_grid_by_field(t, p, xy, ctx.fields, min_cells=MIN_FIELD_CELLS)
+        return ssim_grid_by_field(t, p, ctx.within_field_coords, ctx.fields, min_cells=MIN_FIELD_CELLS)
     return ssim_grid(t, p, ctx.coords)
 
 

@@ -185,20 +185,21 @@ def cluster_bars(data: ReportData, agg: pd.DataFrame, out: Path, formats: list[s
                    _save(fig, out, name, formats), "clusters")]
 
 
-#: The metric families drawn by :func:`family_bars`: (figure name, report section, title, scopes, extra columns,
-#: caption). Each goes in the section of the report nearest to it: beside the spatial maps, the reliability
-#: curves (calibration of the same confidence) and the cluster metrics (cell typing complements the ARI).
+#: The metric families drawn by :func:`family_bars`: (figure name, report section, title, family of
+#: :data:`benchmark.metrics.FAMILIES`, caption). Each goes in the section of the report nearest to it:
+#: beside the spatial maps, the reliability curves (calibration of the same confidence) and the cluster
+#: metrics (cell typing complements the ARI).
 FAMILIES = [
     ("spatial_metrics", "spatial", "Spatial pattern: Moran's I preservation and spatially variable genes",
-     ("spatial",), ("gene_morans_i_abs_diff",),
+     "spatial",
      "Moran's I (squidpy) of each gene on a fixed 6-nearest-neighbour graph of the coordinates, within each field: "
      "per-gene |difference| between prediction and measurement (lower is better), Spearman over genes, mean bias "
      "(above 0: smoother than measured), and recovery of the measured top-20% spatially variable genes."),
-    ("uncertainty_metrics", "reliability", "Uncertainty calibration", ("uncertainty",), (),
+    ("uncertainty_metrics", "reliability", "Uncertainty calibration", "uncertainty",
      "Empirical coverage of the methods' nominal 67% and 90% prediction intervals (dashed line: the nominal level), "
      "mean interval width, and Spearman over genes between per-gene confidence and gene PCC beside the scale-only "
      "control. Only methods that return intervals or confidence have bars."),
-    ("celltype_metrics", "clusters", "Downstream cell typing", ("celltype",), (),
+    ("celltype_metrics", "clusters", "Downstream cell typing", "celltype",
      "A kNN classifier trained on the reference's labels, applied to measured and to imputed profiles: the fraction "
      "of cells given the same type, and the ARI between the two label vectors."),
 ]
@@ -208,13 +209,13 @@ def family_bars(data: ReportData, agg: pd.DataFrame, out: Path, formats: list[st
     """One figure per metric family of :data:`FAMILIES` (spatial, uncertainty, cell typing): a bar per entry
     and panel per summary metric of the family, one row of panels per dataset. Families without any value
     in these results are left out."""
-    from benchmark.metrics import all_metrics
+    from benchmark.metrics import all_metrics, in_family
 
     plt = _plt()
     figs = []
-    for name, section, title, scopes, extra, caption in FAMILIES:
-        cols = list(extra) + [m.column for m in sorted(all_metrics().values(), key=lambda m: m.order)
-                              if m.scope in scopes and m.summary]
+    for name, section, title, family, caption in FAMILIES:
+        cols = [m.column for m in sorted(all_metrics().values(), key=lambda m: m.order)
+                if m.summary and in_family(m, family)]
         a = agg[agg["metric"].isin(cols)].dropna(subset=["mean"])
         if a.empty:
             continue

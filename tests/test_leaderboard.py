@@ -162,7 +162,7 @@ def test_uncertainty_and_cell_typing_tables_show_the_rows_that_have_them(tiny_ru
     assert [line for line in cells if line.startswith("| `mean`")][0].split("|")[3].strip() == "0.400"
     from benchmark.leaderboard.render import detail_columns
 
-    assert detail_columns(("celltype",), ()) == ["celltype_accuracy", "celltype_ari"]  # from the registry
+    assert detail_columns("celltype") == ["celltype_accuracy", "celltype_ari"]  # from the registry
 
 def test_rendering_is_deterministic_and_survives_the_reference_round_trip(tiny_run, tmp_path):
     _, lb = tiny_run

@@ -26,6 +26,8 @@ from benchmark.metrics.spatial import raster_index, rasterize, windowed_ssim
 from benchmark.scoring import score_grid, score_reliability
 from benchmark.stats import bootstrap_ci, bootstrap_ci_rows, holm, paired_tests, wilcoxon_pair
 
+from _helpers import require_module  # noqa: E402
+
 # --- SpatialBenchmarking metrics ------------------------------------------------------------------
 
 
@@ -137,7 +139,7 @@ def test_raster_index_bins_cells_into_square_pixels():
 
 
 def test_windowed_ssim_matches_scikit_image_map():
-    skm = pytest.importorskip("skimage.metrics")
+    skm = require_module("skimage.metrics", "scikit-image (a squidpy dependency) checks the SSIM map")
     rng = np.random.default_rng(4)
     a = rng.random((20, 16))
     b = np.clip(a + 0.2 * rng.normal(size=a.shape), 0, 1)
@@ -149,7 +151,7 @@ def test_windowed_ssim_matches_scikit_image_map():
 
 
 def test_windowed_ssim_of_volumes_matches_scikit_image():
-    skm = pytest.importorskip("skimage.metrics")
+    skm = require_module("skimage.metrics", "scikit-image (a squidpy dependency) checks the SSIM map")
     rng = np.random.default_rng(6)
     a = rng.random((9, 10, 8))
     b = np.clip(a + 0.2 * rng.normal(size=a.shape), 0, 1)

@@ -244,17 +244,16 @@ def _without_rows_lines(missing: list[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
-#: The tables under each dataset's ranking, one per metric family (docs/metrics.md): (title, what it
-#: measures, metric scopes, further columns). A table's columns are the leaderboard columns of the
-#: registry (``Metric.leaderboard``, in that order) whose metric is of those scopes or named, so a
-#: metric declared with ``leaderboard=N`` appears here without an edit.
+#: The tables under each dataset's ranking, one per metric family (``benchmark.metrics.FAMILIES``):
+#: (title, what it measures, family). A table's columns are the family's leaderboard columns of the
+#: registry (``Metric.leaderboard``, in that order), so a metric declared with ``leaderboard=N``
+#: appears here without an edit.
 DETAIL_TABLES = [
-    ("Spatial pattern", "Moran's I on the cells' coordinates, within fields, in 3-D where the tissue is",
-     ("spatial",), ("gene_morans_i_abs_diff",)),
+    ("Spatial pattern", "Moran's I on the cells' coordinates, within fields, in 3-D where the tissue is", "spatial"),
     ("Uncertainty", "methods that return prediction intervals or a per-gene confidence; coverage is best at the "
-     "nominal level, and a confidence is informative where it beats the scale-only control", ("uncertainty",), ()),
+     "nominal level, and a confidence is informative where it beats the scale-only control", "uncertainty"),
     ("Cell typing", "a kNN classifier trained on the reference's labels, applied to measured and to imputed "
-     "profiles; datasets with labels on both sides", ("celltype",), ()),
+     "profiles; datasets with labels on both sides", "celltype"),
 ]
 
 
@@ -269,12 +268,12 @@ def _header(column: str) -> str:
     return _cell(m.display + arrow)
 
 
-def detail_columns(scopes: tuple[str, ...], extra: tuple[str, ...]) -> list[str]:
-    """The leaderboard columns of one :data:`DETAIL_TABLES` family."""
-    from ..metrics import metric_of_column
+def detail_columns(family: str) -> list[str]:
+    """The leaderboard columns of one metric family, in the leaderboard's order."""
+    from ..metrics import in_family, metric_of_column
 
-    return [c for c in METRIC_COLUMNS
-            if c in extra or (metric_of_column(c) is not None and metric_of_column(c).scope in scopes)]
+    metrics = {c: metric_of_column(c) for c in METRIC_COLUMNS}
+    return [c for c, m in metrics.items() if m is not None and in_family(m, family)]
 
 
 def _detail_lines(main: pd.DataFrame) -> list[str]:
@@ -282,8 +281,8 @@ def _detail_lines(main: pd.DataFrame) -> list[str]:
     runs before a metric existed, methods without intervals, datasets without coordinates or
     labels have none), gene PCC first, in the main table's order. A family no row has is left out."""
     lines: list[str] = []
-    for title, what, scopes, extra in DETAIL_TABLES:
-        cols = [c for c in detail_columns(scopes, extra) if c in main.columns]
+    for title, what, family in DETAIL_TABLES:
+        cols = [c for c in detail_columns(family) if c in main.columns]
         rows = main[main[cols].notna().any(axis=1)] if cols else main.iloc[0:0]
         if rows.empty:
             continue
