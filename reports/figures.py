@@ -536,6 +536,38 @@ def choose_genes(data: ReportData, dataset: str, n: int = 3) -> list[str]:
     return [genes[i] for i in idx]
 
 
+def _map_views(coords: np.ndarray) -> tuple[tuple[int, int], list[tuple[str, np.ndarray]]]:
+    """How a spatial map draws the cells: the two coordinates it plots, and its views as (label, cell mask).
+
+    Planar coordinates: x and y, one view of every cell. 3-D coordinates: a projection can overlay
+    cells from opposite sides of a tissue (the BDTNP embryo is a shell of cells: onto x, y its two
+    sides overlay). The projection kept drops the axis (the depth) along which the fewest cells have
+    a 2-D nearest neighbour far away in depth (more than 3 times the median 3-D nearest-neighbour
+    distance); if over 10% of cells still do, the cells on either side of the depth's median are
+    drawn as two views."""
+    from scipy.spatial import cKDTree
+
+    coords = np.asarray(coords, dtype=float)
+    everything = np.ones(len(coords), dtype=bool)
+    if coords.ndim != 2 or coords.shape[1] < 3 or len(coords) < 3 or np.ptp(coords[:, 2]) == 0:
+        return (0, 1), [("", everything)]
+    coords = coords[:, :3]
+    near = np.median(cKDTree(coords).query(coords, k=2)[0][:, 1])
+    overlay = {}
+    for depth in range(3):
+        keep = [i for i in range(3) if i != depth]
+        nn = cKDTree(coords[:, keep]).query(coords[:, keep], k=2)[1][:, 1]
+        overlay[depth] = float(np.mean(np.abs(coords[:, depth] - coords[nn, depth]) > 3 * near))
+    depth = min(overlay, key=lambda k: (overlay[k], -k))  # ties: drop z, then y
+    axes = tuple(i for i in range(3) if i != depth)
+    if overlay[depth] <= 0.1:
+        return axes, [("", everything)]
+    name = "xyz"[depth]
+    mid = float(np.median(coords[:, depth]))
+    upper = coords[:, depth] >= mid
+    return axes, [(f"{name} \u2265 {mid:.3g} (one side)", upper), (f"{name} < {mid:.3g} (other side)", ~upper)]
+
+
 def spatial_maps(data: ReportData, out: Path, formats: list[str], genes: list[str] | None = None,
                  n_genes: int = 3) -> list[Figure]:
     """Measured and predicted expression of a few genes on the cells' coordinates, one column per method."""
@@ -566,13 +598,15 @@ def spatial_maps(data: ReportData, out: Path, formats: list[str], genes: list[st
         labs = list(pred.layers)
         n_panels = len(labs) + 1
         ncol = min(n_panels, 7)  # wrap long method lists: each gene gets a block of rows
-        rows_per_gene = int(np.ceil(n_panels / ncol))
-        xy = pred.coords
+        plotted, views = _map_views(pred.coords)
+        rows_per_view = int(np.ceil(n_panels / ncol))
+        rows_per_gene = rows_per_view * len(views)
+        xy = np.asarray(pred.coords, dtype=float)[:, list(plotted)]
         span = np.ptp(xy, axis=0)
         aspect = span[1] / span[0] if span[0] > 0 else 1.0
         w = 2.0
         h = max(0.8, min(3.0, w * aspect))
-        size = float(np.clip(2.5 * 9000 / len(xy), 0.3, 14))
+        size = float(np.clip(2.5 * 9000 / max(1, min(int(m.sum()) for _, m in views)), 0.3, 14))
         nrow = rows_per_gene * len(chosen)
         fig, axes = plt.subplots(nrow, ncol, figsize=(w * ncol + 0.9, (h + 0.5) * nrow), squeeze=False,
                                  layout="constrained")
@@ -584,34 +618,38 @@ def spatial_maps(data: ReportData, out: Path, formats: list[str], genes: list[st
             panels = [("measured", measured, None)] + [
                 (lab, pred.layers[lab][:, gi], _gene_pcc(measured[:, None], pred.layers[lab][:, gi:gi + 1])[0])
                 for lab in labs]
-            block = axes[i * rows_per_gene:(i + 1) * rows_per_gene].ravel()
-            for k, ax in enumerate(block):
-                ax.set_xticks([])
-                ax.set_yticks([])
-                for sp in ax.spines.values():
-                    sp.set_visible(False)
-                if k >= len(panels):
-                    ax.set_visible(False)
-                    continue
-                title, values, pcc = panels[k]
-                # each panel on its own scale (1st to 99th percentile): the maps compare patterns; how well
-                # a method recovers the measured scale is what MSE measures
-                lo, hi = np.percentile(values, [1, 99])
-                if hi - lo <= 1e-6 * max(abs(hi), 1e-12):  # a constant prediction (the mean control): mid colour
-                    lo, hi = lo - 1.0, hi + 1.0
-                sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, s=size, cmap="viridis", vmin=lo, vmax=hi,
-                                linewidths=0, rasterized=True)
-                ax.set_aspect("equal")
-                if pcc is None:
-                    label = f"{g}: measured"
-                else:
-                    label = f"{title}\nPCC {pcc:.2f}".replace("-0.00", "0.00") if np.isfinite(pcc) else \
-                        f"{title}\nPCC n/a"
-                ax.set_title(label, fontsize=8, fontweight="bold" if pcc is None else "normal")
-                # a bar in the method's colour under the title ties the panel to the other figures
-                if pcc is not None:
-                    ax.add_patch(plt.Rectangle((0, 1.0), 1, 0.025, transform=ax.transAxes, color=data.palette[title],
-                                               clip_on=False))
+            for v, (view, mask) in enumerate(views):
+                first = (i * len(views) + v) * rows_per_view
+                block = axes[first:first + rows_per_view].ravel()
+                for k, ax in enumerate(block):
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                    for sp in ax.spines.values():
+                        sp.set_visible(False)
+                    if k >= len(panels):
+                        ax.set_visible(False)
+                        continue
+                    title, values, pcc = panels[k]
+                    # each panel on its own scale (1st to 99th percentile, over all cells, so that both views
+                    # of a 3-D tissue share it): the maps compare patterns; the scale is what MSE measures
+                    lo, hi = np.percentile(values, [1, 99])
+                    if hi - lo <= 1e-6 * max(abs(hi), 1e-12):  # a constant prediction (the mean control): mid colour
+                        lo, hi = lo - 1.0, hi + 1.0
+                    sc = ax.scatter(xy[mask, 0], xy[mask, 1], c=values[mask], s=size, cmap="viridis", vmin=lo,
+                                    vmax=hi, linewidths=0, rasterized=True)
+                    ax.set_xlim(xy[:, 0].min(), xy[:, 0].max())  # both views of a 3-D tissue on one frame
+                    ax.set_ylim(xy[:, 1].min(), xy[:, 1].max())
+                    ax.set_aspect("equal")
+                    if pcc is None:
+                        label = f"{g}: measured" + (f"\n{view}" if view else "")
+                    else:
+                        label = f"{title}\nPCC {pcc:.2f}".replace("-0.00", "0.00") if np.isfinite(pcc) else \
+                            f"{title}\nPCC n/a"
+                    ax.set_title(label, fontsize=8, fontweight="bold" if pcc is None else "normal")
+                    # a bar in the method's colour under the title ties the panel to the other figures
+                    if pcc is not None:
+                        ax.add_patch(plt.Rectangle((0, 1.0), 1, 0.025, transform=ax.transAxes,
+                                                   color=data.palette[title], clip_on=False))
         cb = fig.colorbar(sc, ax=axes.ravel().tolist(), shrink=0.4, pad=0.01, ticks=[sc.norm.vmin, sc.norm.vmax])
         cb.ax.set_yticklabels(["low\n(1st pct)", "high\n(99th pct)"], fontsize=7)
         fig.suptitle(f"{dataset}: measured vs predicted expression of {', '.join(chosen)}")
@@ -620,7 +658,12 @@ def spatial_maps(data: ReportData, out: Path, formats: list[str], genes: list[st
                            f"Genes: {', '.join(chosen)} ({why}). Each prediction is the assembled K-fold "
                            "prediction (the gene predicted while hidden). Each panel has its own colour scale, from its "
                            "1st to its 99th percentile, so the maps compare spatial patterns (the scale itself is "
-                           "what MSE scores); a constant prediction shows one colour.",
+                           "what MSE scores); a constant prediction shows one colour." + (
+                               f" The tissue is 3-D: drawn on {'xyz'[plotted[0]]} and {'xyz'[plotted[1]]}, the "
+                               "projection that overlays the fewest cells" + (
+                                   ", as two views, the cells on either side of the median of the third coordinate "
+                                   "(one projection would overlay the tissue's two sides)" if len(views) > 1 else "")
+                               + "." if pred.coords.shape[1] >= 3 else ""),
                            _save(fig, out, name, formats), "spatial"))
     return figs
 

@@ -349,3 +349,50 @@ def test_missing_umap_is_said_on_the_page(runs, monkeypatch, tmp_path):
     page = write_html(data, {"summaries": {}, "aggregates": None, "resources": None, "ranks": pd.DataFrame(),
                              "failures": pd.DataFrame()}, [], tmp_path, [])
     assert "umap-learn is not installed" in page.read_text()
+
+
+def _shell(n: int, rng, half_axis: int | None = None) -> np.ndarray:
+    """Cells on an ellipsoid's surface (an embryo-like shell, long axis x); with half_axis, only
+    the half where that coordinate is positive (the BDTNP atlas holds one half of the embryo)."""
+    v = rng.normal(size=(n, 3))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    if half_axis is not None:
+        v[:, half_axis] = np.abs(v[:, half_axis])
+    return v * np.array([200.0, 70.0, 70.0])
+
+
+def test_3d_map_views_never_overlay_the_two_sides_of_a_tissue():
+    from benchmark.reports.figures import _map_views
+
+    rng = np.random.default_rng(0)
+    # half a shell (y >= 0): seen along y, each (x, z) point has one cell: one view on x and z
+    axes, views = _map_views(_shell(3000, rng, half_axis=1))
+    assert axes == (0, 2) and len(views) == 1 and views[0][1].all()
+    # a whole shell overlays its two sides in every projection: two views, split at the depth's median
+    c = _shell(3000, rng)
+    axes, views = _map_views(c)
+    depth = ({0, 1, 2} - set(axes)).pop()
+    assert len(views) == 2 and depth != 0  # never the long axis
+    up, down = views[0][1], views[1][1]
+    assert not (up & down).any() and (up | down).all() and c[up, depth].min() >= c[down, depth].max()
+    # planar coordinates: x and y, one view of every cell
+    axes, views = _map_views(c[:, :2])
+    assert axes == (0, 1) and len(views) == 1 and views[0][1].all()
+
+
+def test_a_3d_tissue_keeps_z_and_its_map_says_which_projection(tmp_path):
+    from benchmark.reports import make_report
+
+    pair = make_synthetic_pair(n_spatial=160, n_reference=200, n_shared=8, n_reference_only=4, n_types=2,
+                               n_modules=2, seed=4, name="shell")
+    c = _shell(160, np.random.default_rng(1))
+    pair.spatial.obsm["spatial"] = c
+    out = _run(tmp_path / "run", [pair], ["mean", "knn"], cluster=False)
+    a = ad.read_h5ad(out / "predictions" / "shell.h5ad")
+    assert a.obsm["spatial"].shape == (160, 3)
+    want = pd.DataFrame(c, index=pair.spatial.obs_names).loc[a.obs_names].to_numpy()
+    np.testing.assert_allclose(a.obsm["spatial"], want, rtol=1e-5)
+    rep = make_report([out], tmp_path / "report", umap=False)
+    svg = _svg_text(rep.out / "figures" / "spatial_shell.svg")
+    assert "one side" in svg and "other side" in svg
+    assert "two views" in (rep.out / "report.md").read_text()
