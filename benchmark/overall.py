@@ -269,7 +269,8 @@ def overall_table(lb: "Leaderboard") -> tuple[pd.DataFrame, list[dict[str, Any]]
         ran = []
         for m in methods:
             if m not in table.index:
-                could_not[m].append({"dataset": d, "why": "not run"})
+                why = lb.not_run.get(m, {}).get(d)
+                could_not[m].append({"dataset": d, "why": f"not run: {why}" if why else "not run"})
             elif table.loc[m, "status"] != "ok":
                 could_not[m].append({"dataset": d, "why": _reason(table.loc[m])})
             elif m not in with_genes[d]:

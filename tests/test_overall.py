@@ -182,6 +182,31 @@ def test_could_not_run_lists_each_dataset_with_the_reason():
     assert overall._reason(part) == "partly failed (2/5 jobs): RuntimeError: boom"
 
 
+def test_a_recorded_reason_says_why_a_method_was_not_run(tmp_path):
+    """not_run.json, kept by hand beside the tables, says why a method has no row on a dataset; a
+    row for that dataset wins over it, and a malformed file is named."""
+    lb = _board()
+    lbm.save_reference(lb, tmp_path)
+    assert not (tmp_path / "not_run.json").exists()  # imports never write it
+    (tmp_path / "not_run.json").write_text(json.dumps(
+        {"slow": {"ds_c": "over the compute budget (about 5 h per fold, measured on ds_b)"},
+         "good": {"ds_a": "a reason that a row makes moot"}}))
+    back = lbm.load_reference(tmp_path)
+    by = overall.overall_table(back)[0].set_index("method")
+    slow = {c["dataset"]: c["why"] for c in by.loc["slow", "could_not_run"]}
+    assert slow["ds_c"] == "not run: over the compute budget (about 5 h per fold, measured on ds_b)"
+    assert by.loc["good", "could_not_run"] == []  # it has a row on ds_a
+    assert "ds_c: not run: over the compute budget" in lbm.render_markdown(back)
+    # the reason survives an import (merge), and saving does not remove the file
+    merged = back.merge(lbm.Leaderboard({"ds_a": back.tables["ds_a"]}, back.runs, {}), whole_datasets=False)
+    assert merged.not_run == back.not_run
+    lbm.save_reference(merged, tmp_path)
+    assert lbm.load_reference(tmp_path).not_run == back.not_run
+    (tmp_path / "not_run.json").write_text(json.dumps({"slow": {"ds_c": ""}}))
+    with pytest.raises(Exception, match="not_run.json must map method -> dataset -> a reason"):
+        lbm.load_reference(tmp_path)
+
+
 def test_quick_rows_are_marked_and_a_mix_is_spelled_out():
     lb = _board()
     lb.tables["ds_a"].loc[lb.tables["ds_a"]["method"] == "good", "quick"] = True

@@ -52,12 +52,17 @@ class Leaderboard:
         Dataset name -> facts (cells, genes, source) as recorded by the run.
     genes
         Dataset name -> per-gene values of its rows, for the overall table (benchmark/overall.py).
+    not_run
+        Method -> dataset -> why the reference has no row there (``not_run.json`` beside the
+        tables, written by hand: e.g. a measured estimate over the compute budget), shown after
+        "not run" in the overall table's *could not run* column.
     """
 
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
     genes: dict[str, pd.DataFrame] = field(default_factory=dict)
+    not_run: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def merge(self, other: "Leaderboard", *, whole_datasets: bool = True) -> "Leaderboard":
         """``other`` on top of ``self``: its datasets replace ours (or only its methods, if not
@@ -75,7 +80,9 @@ class Leaderboard:
         used = {r for t in tables.values() for r in t["run"]}
         tables = {k: _normalise(v) for k, v in sorted(tables.items())}
         return Leaderboard(tables, {k: v for k, v in sorted(runs.items()) if k in used},
-                           dict(sorted(datasets.items())), overall.merge_genes(tables, self.genes, other.genes))
+                           dict(sorted(datasets.items())), overall.merge_genes(tables, self.genes, other.genes),
+                           {m: {**self.not_run.get(m, {}), **other.not_run.get(m, {})}
+                            for m in sorted({*self.not_run, *other.not_run})})
 
 
 def _sig(v: Any, digits: int = 6) -> float:

@@ -19,6 +19,9 @@ from ..errors import InputError
 from .model import METRIC_COLUMNS, _STR_COLUMNS, Leaderboard, _normalise
 
 REFERENCE_FILE = "reference.json"
+#: Why a method has no row on a dataset (method -> dataset -> reason), kept by hand beside the tables:
+#: imports never write it, so a reason stays until a row replaces it (the row then wins).
+NOT_RUN_FILE = "not_run.json"
 
 
 def reference_dir() -> Path:
@@ -88,5 +91,19 @@ def load_reference(directory: Path | None = None) -> Leaderboard:
     missing = sorted({r for t in tables.values() for r in t["run"]} - set(meta.get("runs", {})))
     if missing:
         raise InputError(f"reference tables in {directory} refer to runs missing from {REFERENCE_FILE}: {missing}")
+    not_run = _read_not_run(directory / NOT_RUN_FILE)
     return Leaderboard(tables, meta.get("runs", {}), meta.get("datasets", {}),
-                       overall.merge_genes(tables, overall.load_genes(directory)))
+                       overall.merge_genes(tables, overall.load_genes(directory)), not_run)
+
+
+def _read_not_run(path: Path) -> dict[str, dict[str, str]]:
+    """``not_run.json`` (method -> dataset -> reason), or nothing where the file is absent."""
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    ok = isinstance(data, dict) and all(
+        isinstance(per, dict) and all(isinstance(why, str) and why.strip() for why in per.values())
+        for per in data.values())
+    if not ok:
+        raise InputError(f"{path} must map method -> dataset -> a reason (non-empty text)")
+    return data
