@@ -54,12 +54,20 @@ def machine() -> dict[str, Any]:
 
     The CPU model and its widest vector instruction set are recorded because floating-point
     libraries (BLAS, torch) pick their kernels by them: a trained method's numbers can differ in
-    the third decimal between two hosts with identical packages and code.
+    the third decimal between two hosts with identical packages and code. Thread limits set in the
+    environment and the load average when the run started are recorded because they set the
+    timings: on 2 cores, a fold's time has varied twentyfold with the machine's load.
     """
     import os
 
+    limits = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+              if k in os.environ}
+    try:
+        load = round(os.getloadavg()[0], 2)
+    except OSError:  # not available on this platform
+        load = None
     return {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count(),
-            "python_executable": sys.executable, **_cpu()}
+            "python_executable": sys.executable, **_cpu(), "thread_limits": limits, "load_average_1min": load}
 
 
 def _cpu() -> dict[str, str]:

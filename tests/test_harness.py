@@ -226,3 +226,16 @@ def test_holdout_protocol(tiny_pair, tmp_path):
     assert set(res.results["fold"]) == {"h0", "h1"}
     assert res.jobs["n_target_genes"].eq(12).all()
     assert "gene_css" in res.summary.columns
+
+
+def test_provenance_records_thread_limits_and_load(monkeypatch):
+    """Timings depend on the threads a run may use and on the machine's load: both are recorded."""
+    from benchmark import provenance
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    m = provenance.machine()
+    assert m["thread_limits"].get("OMP_NUM_THREADS") == "1" and "MKL_NUM_THREADS" not in m["thread_limits"]
+    assert m["load_average_1min"] is None or m["load_average_1min"] >= 0
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert "OMP_NUM_THREADS" not in provenance.machine()["thread_limits"]
