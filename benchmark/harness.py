@@ -533,7 +533,7 @@ def _write_predictions(out: Path, preps: list[PreparedData], outcomes: list[JobO
         skey = prep.data.spatial_key
         if skey and skey in prep.data.spatial.obsm:
             coords = np.asarray(prep.data.spatial[prep.truth.index].obsm[skey], dtype=np.float32)
-            # x, y (and z: the report draws a 3-D tissue as two views rather than one overlaid projection)
+            # x, y (and z: the report picks the projection of a 3-D tissue that overlays the fewest cells)
             adata.obsm["spatial"] = coords[:, :3]
         adata.uns["label_key"] = prep.data.label_key or ""
         adata.uns["preprocessing"] = prep.preprocessing

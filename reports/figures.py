@@ -568,6 +568,36 @@ def _map_views(coords: np.ndarray) -> tuple[tuple[int, int], list[tuple[str, np.
     return axes, [(f"{name} \u2265 {mid:.3g} (one side)", upper), (f"{name} < {mid:.3g} (other side)", ~upper)]
 
 
+def _colour_limits(values: np.ndarray) -> tuple[float, float]:
+    """A map panel's colour scale: its 1st to 99th percentile (the maps compare patterns; the scale is
+    what MSE measures); a constant prediction (the mean control) gets the mid colour."""
+    lo, hi = np.percentile(values, [1, 99])
+    if hi - lo <= 1e-6 * max(abs(hi), 1e-12):
+        lo, hi = lo - 1.0, hi + 1.0
+    return float(lo), float(hi)
+
+
+def _panel_title(ax, plt, measured_label: str, title: str, pcc: float | None, palette: dict[str, str]) -> None:
+    """The measured panel's label in bold; a method's name and PCC, over a bar in its colour that ties
+    the panel to the other figures."""
+    if pcc is None:
+        ax.set_title(measured_label, fontsize=8, fontweight="bold")
+        return
+    label = f"{title}\nPCC {pcc:.2f}".replace("-0.00", "0.00") if np.isfinite(pcc) else f"{title}\nPCC n/a"
+    ax.set_title(label, fontsize=8)
+    ax.add_patch(plt.Rectangle((0, 1.0), 1, 0.025, transform=ax.transAxes, color=palette[title], clip_on=False))
+
+
+def _views_caption(plotted: tuple[int, int], views: list, n_dims: int) -> str:
+    """What the spatial maps' caption says of a 3-D tissue's projection (nothing for planar data)."""
+    if n_dims < 3:
+        return ""
+    two = (", as two views, the cells on either side of the median of the third coordinate (one projection "
+           "would overlay the tissue's two sides)") if len(views) > 1 else ""
+    return f" The tissue is 3-D: drawn on {'xyz'[plotted[0]]} and {'xyz'[plotted[1]]}, the projection that " \
+           f"overlays the fewest cells{two}."
+
+
 def spatial_maps(data: ReportData, out: Path, formats: list[str], genes: list[str] | None = None,
                  n_genes: int = 3) -> list[Figure]:
     """Measured and predicted expression of a few genes on the cells' coordinates, one column per method."""
@@ -610,6 +640,7 @@ def spatial_maps(data: ReportData, out: Path, formats: list[str], genes: list[st
         nrow = rows_per_gene * len(chosen)
         fig, axes = plt.subplots(nrow, ncol, figsize=(w * ncol + 0.9, (h + 0.5) * nrow), squeeze=False,
                                  layout="constrained")
+        frame = (xy.min(axis=0), xy.max(axis=0))  # every view of a 3-D tissue on one frame
         t = pred.truth
         sc = None
         for i, g in enumerate(chosen):
@@ -618,10 +649,11 @@ def spatial_maps(data: ReportData, out: Path, formats: list[str], genes: list[st
             panels = [("measured", measured, None)] + [
                 (lab, pred.layers[lab][:, gi], _gene_pcc(measured[:, None], pred.layers[lab][:, gi:gi + 1])[0])
                 for lab in labs]
+            # each panel on its own scale, over all cells so that the views of a 3-D tissue share it
+            limits = [_colour_limits(values) for _, values, _ in panels]
             for v, (view, mask) in enumerate(views):
                 first = (i * len(views) + v) * rows_per_view
-                block = axes[first:first + rows_per_view].ravel()
-                for k, ax in enumerate(block):
+                for k, ax in enumerate(axes[first:first + rows_per_view].ravel()):
                     ax.set_xticks([])
                     ax.set_yticks([])
                     for sp in ax.spines.values():
@@ -630,26 +662,12 @@ def spatial_maps(data: ReportData, out: Path, formats: list[str], genes: list[st
                         ax.set_visible(False)
                         continue
                     title, values, pcc = panels[k]
-                    # each panel on its own scale (1st to 99th percentile, over all cells, so that both views
-                    # of a 3-D tissue share it): the maps compare patterns; the scale is what MSE measures
-                    lo, hi = np.percentile(values, [1, 99])
-                    if hi - lo <= 1e-6 * max(abs(hi), 1e-12):  # a constant prediction (the mean control): mid colour
-                        lo, hi = lo - 1.0, hi + 1.0
-                    sc = ax.scatter(xy[mask, 0], xy[mask, 1], c=values[mask], s=size, cmap="viridis", vmin=lo,
-                                    vmax=hi, linewidths=0, rasterized=True)
-                    ax.set_xlim(xy[:, 0].min(), xy[:, 0].max())  # both views of a 3-D tissue on one frame
-                    ax.set_ylim(xy[:, 1].min(), xy[:, 1].max())
+                    sc = ax.scatter(xy[mask, 0], xy[mask, 1], c=values[mask], s=size, cmap="viridis",
+                                    vmin=limits[k][0], vmax=limits[k][1], linewidths=0, rasterized=True)
+                    ax.set_xlim(frame[0][0], frame[1][0])
+                    ax.set_ylim(frame[0][1], frame[1][1])
                     ax.set_aspect("equal")
-                    if pcc is None:
-                        label = f"{g}: measured" + (f"\n{view}" if view else "")
-                    else:
-                        label = f"{title}\nPCC {pcc:.2f}".replace("-0.00", "0.00") if np.isfinite(pcc) else \
-                            f"{title}\nPCC n/a"
-                    ax.set_title(label, fontsize=8, fontweight="bold" if pcc is None else "normal")
-                    # a bar in the method's colour under the title ties the panel to the other figures
-                    if pcc is not None:
-                        ax.add_patch(plt.Rectangle((0, 1.0), 1, 0.025, transform=ax.transAxes,
-                                                   color=data.palette[title], clip_on=False))
+                    _panel_title(ax, plt, f"{g}: measured" + (f"\n{view}" if view else ""), title, pcc, data.palette)
         cb = fig.colorbar(sc, ax=axes.ravel().tolist(), shrink=0.4, pad=0.01, ticks=[sc.norm.vmin, sc.norm.vmax])
         cb.ax.set_yticklabels(["low\n(1st pct)", "high\n(99th pct)"], fontsize=7)
         fig.suptitle(f"{dataset}: measured vs predicted expression of {', '.join(chosen)}")
@@ -658,12 +676,8 @@ def spatial_maps(data: ReportData, out: Path, formats: list[str], genes: list[st
                            f"Genes: {', '.join(chosen)} ({why}). Each prediction is the assembled K-fold "
                            "prediction (the gene predicted while hidden). Each panel has its own colour scale, from its "
                            "1st to its 99th percentile, so the maps compare spatial patterns (the scale itself is "
-                           "what MSE scores); a constant prediction shows one colour." + (
-                               f" The tissue is 3-D: drawn on {'xyz'[plotted[0]]} and {'xyz'[plotted[1]]}, the "
-                               "projection that overlays the fewest cells" + (
-                                   ", as two views, the cells on either side of the median of the third coordinate "
-                                   "(one projection would overlay the tissue's two sides)" if len(views) > 1 else "")
-                               + "." if pred.coords.shape[1] >= 3 else ""),
+                           "what MSE scores); a constant prediction shows one colour." + _views_caption(plotted, views,
+                                                                                          pred.coords.shape[1]),
                            _save(fig, out, name, formats), "spatial"))
     return figs
 
