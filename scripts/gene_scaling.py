@@ -18,6 +18,11 @@ from pathlib import Path
 import pandas as pd
 
 
+def _number(value) -> float:
+    """A jobs.csv field as a float; NaN where the job left it empty (a timed-out job has no peak)."""
+    return float("nan") if value is None or pd.isna(value) else float(value)
+
+
 def measure(n_genes: int, methods: list[str], out: Path, *, n_spatial: int, n_reference: int, hold_out: float,
             time_budget: float, method_params: dict) -> pd.DataFrame:
     """One run of ``methods`` on a synthetic pair with ``n_genes`` shared genes; one row per method."""
@@ -33,9 +38,11 @@ def measure(n_genes: int, methods: list[str], out: Path, *, n_spatial: int, n_re
     rows = []
     for m in methods:
         job = jobs.loc[m]
-        pcc = res.summary.loc[(data.name, m), "gene_pcc"] if (data.name, m) in res.summary.index else float("nan")
+        # a run whose every job failed or timed out has no score columns at all
+        scored = (data.name, m) in res.summary.index and "gene_pcc" in res.summary.columns
+        pcc = res.summary.loc[(data.name, m), "gene_pcc"] if scored else float("nan")
         rows.append({"genes": n_genes, "method": m, "status": job["status"], "runtime_s": float(job["runtime_s"]),
-                     "peak_mem_mb": float(job["peak_memory_mb"]), "gene_pcc": float(pcc)})
+                     "peak_mem_mb": _number(job["peak_memory_mb"]), "gene_pcc": float(pcc)})
     return pd.DataFrame(rows)
 
 
