@@ -158,6 +158,37 @@ def test_sparse_graph_variant_matches_interface(prep, tmp_path):
     assert np.isfinite(pred.expression.to_numpy()).all()
 
 
+def test_graph_top_m_auto_follows_the_panel_size():
+    """``"auto"`` keeps the paper's dense graph for panels up to DENSE_GRAPH_MAX_GENES genes and
+    sparsifies above; explicit values win; nonsense is a clear error."""
+    from benchmark.methods.stimpute.params import AUTO_GRAPH_TOP_M, DENSE_GRAPH_MAX_GENES
+
+    assert StImputeParams().graph_top_m == "auto"
+    assert StImputeParams().resolved(100, n_genes=DENSE_GRAPH_MAX_GENES).graph_top_m is None
+    assert StImputeParams().resolved(100, n_genes=DENSE_GRAPH_MAX_GENES + 1).graph_top_m == AUTO_GRAPH_TOP_M
+    assert StImputeParams().resolved(100).graph_top_m is None  # panel size unknown: the paper's graph
+    assert StImputeParams(graph_top_m=None).resolved(100, n_genes=5000).graph_top_m is None
+    assert StImputeParams(graph_top_m=7).resolved(100, n_genes=10).graph_top_m == 7
+    for bad in ("sparse", 0, True):
+        with pytest.raises(InputError, match="graph_top_m must be 'auto', None"):
+            StImputeParams(graph_top_m=bad).resolved(100, n_genes=10)
+
+
+def test_auto_graph_reaches_the_network_for_a_large_panel(prep, tmp_path, monkeypatch):
+    """fit_predict resolves ``"auto"`` from the task's genes (training + targets): with the
+    threshold lowered below this panel, the job builds the sparse graph and records it."""
+    from benchmark.methods.stimpute import params as params_module
+
+    task = contract.make_task(prep, tmp_path)
+    n_genes = len(task.spatial.var_names) + len(task.target_genes)
+    dense = get_method("stimpute", ae_epochs=1, gnn_epochs=1, rounds=1, reliability=False).fit_predict(task)
+    assert dense.info["params"]["graph_top_m"] is None
+    monkeypatch.setattr(params_module, "DENSE_GRAPH_MAX_GENES", n_genes - 1)
+    sparse = get_method("stimpute", ae_epochs=1, gnn_epochs=1, rounds=1, reliability=False).fit_predict(task)
+    assert sparse.info["params"]["graph_top_m"] == params_module.AUTO_GRAPH_TOP_M
+    assert np.isfinite(sparse.check(task).expression.to_numpy()).all()
+
+
 def test_sparse_and_dense_gnn_aggregate_alike():
     """The same network gives the same output over a dense graph and its sparse form, and matches
     PyG's DenseSAGEConv layers applied one after the other."""

@@ -86,9 +86,9 @@ class StImpute(Method):
             train_gnn,
         )
 
-        p = self.params.resolved(task.n_cells, task.quick)
         train = list(task.spatial.var_names)
         targets = list(task.target_genes)
+        p = self.params.resolved(task.n_cells, task.quick, n_genes=len(train) + len(targets))
         ref_genes = set(task.reference.var_names)
         absent = [g for g in train + targets if g not in ref_genes]
         if absent:

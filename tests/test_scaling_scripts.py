@@ -1,4 +1,5 @@
-"""scripts/gene_scaling.py: a size where every job failed still gives a row per method."""
+"""The scaling scripts: gene_scaling.py (a size where every job failed still gives a row per
+method) and stimpute_graph_bench.py (prints a row per panel size)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import importlib.util
 import math
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gene_scaling.py"
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("gene_scaling", SCRIPT)
+def _load(name: str = "gene_scaling"):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -28,3 +31,12 @@ def test_measure_scores_and_survives_a_size_without_any_score(tmp_path):
                       time_budget=1e-3, method_params={})
     assert late.loc[0, "status"] != "ok"
     assert math.isnan(late.loc[0, "gene_pcc"])
+
+
+def test_graph_bench_prints_a_row_per_panel_size(capsys):
+    pytest.importorskip("torch", reason="stImpute needs torch")
+    bench = _load("stimpute_graph_bench")
+    assert bench.main(["--genes", "12", "30", "--cells", "3", "--width", "4", "--top-m", "5", "--repeats", "1"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [r[0] for r in rows] == ["12", "30"]
+    assert all(float(r[1]) > 0 and float(r[2]) > 0 for r in rows)
