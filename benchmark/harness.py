@@ -83,13 +83,15 @@ class RunConfig:
     #: Dask scheduler address to join; None starts a local cluster of ``dask_workers`` workers
     scheduler: str | None = None
     dask_workers: int | None = None
-    #: also run every method that declares a search space tuned (rows ``<method>+tuned``):
-    #: ``tune_budget`` configurations chosen by ``tune_folds``-fold inner gene CV (benchmark/tuning.py)
     #: keep negative-control probes (Blank-*, NegPrb*, NegControl*) in the gene CV
     keep_control_probes: bool = False
+    #: also run every method that declares a search space tuned (rows ``<method>+tuned``):
+    #: ``tune_budget`` configurations chosen by ``tune_folds``-fold inner gene CV (benchmark/tuning.py),
+    #: the inner fits on at most ``tune_cells`` spatial and reference cells (None: all)
     tune: bool = False
     tune_budget: int = 4
     tune_folds: int = 3
+    tune_cells: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -277,6 +279,8 @@ def _tuned_methods(cfg: RunConfig, methods: list[str]) -> list[str]:
     if cfg.tune_budget < 1 or cfg.tune_folds < 2:
         raise InputError(f"--tune-budget must be at least 1 and --tune-folds at least 2, got "
                          f"{cfg.tune_budget} and {cfg.tune_folds}")
+    if cfg.tune_cells is not None and cfg.tune_cells < 2:
+        raise InputError(f"--tune-cells must be at least 2, got {cfg.tune_cells}")
     out = []
     for m in methods:
         cls = get_method_class(m)
@@ -285,6 +289,15 @@ def _tuned_methods(cfg: RunConfig, methods: list[str]) -> list[str]:
         if candidate_configs(cls, cfg.method_params.get(m, {}), cfg.tune_budget, 0):
             out.append(m)
     return out
+
+
+def _tune_settings(cfg: RunConfig) -> dict[str, int]:
+    """A tuned job's settings (part of its cache key); ``max_cells`` only when set, so that the keys
+    of tuned jobs over every cell stay those of runs before ``--tune-cells`` existed."""
+    tune = {"budget": cfg.tune_budget, "inner_folds": cfg.tune_folds}
+    if cfg.tune_cells is not None:
+        tune["max_cells"] = int(cfg.tune_cells)
+    return tune
 
 
 def _defaults() -> list[str]:
@@ -322,7 +335,7 @@ def run_benchmark(cfg: RunConfig, data: list[PairedData] = (), *, progress: bool
                     plan.append((prep, job, cache_dir / prep.name / m / key))
                 for m in tuned:  # the same split, the same budget, the configuration chosen inside the job
                     job = Job(prep.name, tuned_name(m), dict(sorted(cfg.method_params.get(m, {}).items())), split,
-                              seed, cfg.quick, tune={"budget": cfg.tune_budget, "inner_folds": cfg.tune_folds})
+                              seed, cfg.quick, tune=_tune_settings(cfg))
                     key = job.key(prep.fingerprint, fingerprints[m])
                     plan.append((prep, job, cache_dir / prep.name / job.method / key))
 

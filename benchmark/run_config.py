@@ -311,6 +311,9 @@ OPTIONS: tuple[Option, ...] = (
            "(default: {default})", "tune_budget", check=_int(1), type=int, metavar="N"),
     Option("--tune-folds", _W, "inner gene folds of --tune (default: {default})",
            "tune_folds", check=_int(2), type=int, metavar="K"),
+    Option("--tune-cells", _W, "inner fits of --tune on a seeded subsample of at most N spatial and N reference "
+           "cells, the same for every method; the final fit uses every cell (default: every cell)",
+           "tune_cells", check=_optional(_int(2)), type=int, metavar="N"),
 
     Option("--protocol", _P, "kfold: K-fold gene cross-validation (default); holdout: a fraction of genes hidden, "
            "with repeats; cellsplit: a fraction of genes hidden and the cells partitioned into --folds "

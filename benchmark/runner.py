@@ -51,7 +51,8 @@ class Job:
     split: GeneSplit
     seed: int
     quick: bool = False
-    #: tuning settings of a tuned job (``{"budget": N, "inner_folds": K}``, benchmark/tuning.py), else None
+    #: tuning settings of a tuned job (``{"budget": N, "inner_folds": K}``, plus ``"max_cells"`` with
+    #: ``--tune-cells``; benchmark/tuning.py), else None
     tune: dict[str, int] | None = None
 
     def key(self, fingerprint: str, method_fingerprint: str) -> str:

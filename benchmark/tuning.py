@@ -11,7 +11,10 @@ inside its own process and time budget:
    number where its grid has that many;
 2. splits the task's *training* genes into ``inner_folds`` folds (:func:`inner_tasks`) and, for each
    configuration, predicts each inner fold's genes from the others, exactly as the harness builds
-   a task (spatial values normalised over the inner training genes only);
+   a task (spatial values normalised over the inner training genes only); with ``max_cells``, the
+   inner tasks hold a seeded random subsample of at most that many spatial and reference cells
+   (the same for every configuration and every method), so that a method whose fit grows with
+   the cells can be tuned at all; the final fit uses every cell;
 3. scores each configuration by the mean gene PCC over all inner held-out genes against the task's
    own values of those genes (the held-out genes of the outer split are nowhere in the task, so
    nowhere here), and keeps the best (ties: the earlier, so the default wins a tie);
@@ -79,29 +82,52 @@ def candidate_configs(method_cls, params: dict[str, Any], budget: int, seed: int
     return [default, *others][: max(1, int(budget))]
 
 
-def _subtask(task: ImputationTask, train: list[str], target: list[str], workdir: Path) -> ImputationTask:
-    """The task of an inner split: the outer task's spatial cells on ``train`` genes, renormalised
-    over those genes only (as :meth:`PreparedData.make_task` normalises over training genes)."""
+def cell_subsample(n: int, max_cells: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of at most ``max_cells`` of ``n`` cells, drawn by ``rng`` (all cells when
+    ``max_cells`` is None or at least ``n``)."""
+    if max_cells is None or max_cells >= n:
+        return np.arange(n)
+    if max_cells < 2:
+        raise ValueError(f"max_cells must be at least 2, got {max_cells}")
+    return np.sort(rng.choice(n, size=int(max_cells), replace=False))
+
+
+def _subtask(task: ImputationTask, train: list[str], target: list[str], workdir: Path,
+             spatial_cells: np.ndarray | None = None, reference_cells: np.ndarray | None = None) -> ImputationTask:
+    """The task of an inner split: the outer task's spatial cells (or ``spatial_cells`` of them) on
+    ``train`` genes, renormalised over those genes and cells only (as :meth:`PreparedData.make_task`
+    normalises over training genes), and the reference (or its ``reference_cells``)."""
     from .prepare import normalizer_for
 
-    sp = task.spatial
+    sp = task.spatial if spatial_cells is None else task.spatial[spatial_cells]
+    reference = task.reference if reference_cells is None else task.reference[reference_cells]
     cols = [sp.var_names.get_loc(g) for g in train]
     counts = sp.layers[COUNTS_LAYER][:, cols]
     counts = counts.copy() if hasattr(counts, "tocsr") else np.array(counts)
-    spatial = ad.AnnData(X=normalizer_for(task.spatial_values, task.preprocessing)(counts), obs=pd.DataFrame(index=sp.obs_names.copy()),
+    spatial = ad.AnnData(X=normalizer_for(task.spatial_values, task.preprocessing)(counts),
+                         obs=pd.DataFrame(index=sp.obs_names.copy()),
                          var=pd.DataFrame(index=pd.Index(train)), layers={COUNTS_LAYER: counts})
     if "spatial" in sp.obsm:
         spatial.obsm["spatial"] = np.array(sp.obsm["spatial"])
     workdir.mkdir(parents=True, exist_ok=True)
-    return ImputationTask(spatial=spatial, reference=task.reference.copy(), target_genes=list(target),
+    return ImputationTask(spatial=spatial, reference=reference.copy(), target_genes=list(target),
                           seed=task.seed, workdir=workdir, time_budget=task.time_budget,
                           preprocessing=task.preprocessing, spatial_values=task.spatial_values,
                           reference_values=task.reference_values, quick=task.quick, device=task.device,
                           gene_embeddings=None if task.gene_embeddings is None else task.gene_embeddings.copy())
 
 
-def inner_tasks(task: ImputationTask, n_folds: int) -> list[ImputationTask]:
-    """Inner gene folds over the task's training genes (its own values are the inner truth)."""
+#: Offset mixed into the job's seed for the inner cell subsample, so that it does not reuse the
+#: random stream of the gene folds or of the method.
+_CELL_SUBSAMPLE_STREAM = 0x7C311
+
+
+def inner_tasks(task: ImputationTask, n_folds: int, max_cells: int | None = None) -> list[ImputationTask]:
+    """Inner gene folds over the task's training genes (its own values are the inner truth).
+
+    With ``max_cells``, every inner task holds the same seeded subsample of at most ``max_cells``
+    spatial cells and at most ``max_cells`` reference cells.
+    """
     from .splits import kfold_gene_splits
 
     genes = task.training_genes
@@ -109,13 +135,22 @@ def inner_tasks(task: ImputationTask, n_folds: int) -> list[ImputationTask]:
     if n < 2:
         raise ValueError(f"tuning needs at least 2 training genes for an inner split, the task has {len(genes)}")
     splits = kfold_gene_splits(genes, n, task.seed)
-    return [_subtask(task, list(s.train_genes), list(s.target_genes), Path(task.workdir) / f"inner{i}")
+    rng = np.random.default_rng([int(task.seed), _CELL_SUBSAMPLE_STREAM])
+    sp_cells = ref_cells = None
+    if max_cells is not None:
+        sp_cells = cell_subsample(task.spatial.n_obs, max_cells, rng)
+        ref_cells = cell_subsample(task.reference.n_obs, max_cells, rng)
+    return [_subtask(task, list(s.train_genes), list(s.target_genes), Path(task.workdir) / f"inner{i}",
+                     sp_cells, ref_cells)
             for i, s in enumerate(splits)]
 
 
 def tune_and_predict(method_cls, params: dict[str, Any], task: ImputationTask, *, budget: int = DEFAULT_BUDGET,
-                     inner_folds: int = DEFAULT_INNER_FOLDS) -> Prediction:
+                     inner_folds: int = DEFAULT_INNER_FOLDS, max_cells: int | None = None) -> Prediction:
     """Choose a configuration by inner gene CV on ``task``'s training genes, then predict ``task``.
+
+    ``max_cells`` caps the spatial and the reference cells of the inner fits (a seeded subsample,
+    :func:`inner_tasks`); the final prediction uses all of ``task``.
 
     Returns the final prediction with ``info["tuning"]``: the chosen values, and per
     configuration its mean inner gene PCC (or the error that stopped it).
@@ -125,7 +160,7 @@ def tune_and_predict(method_cls, params: dict[str, Any], task: ImputationTask, *
     configs = candidate_configs(method_cls, params, budget, task.seed)
     if not configs:
         raise ValueError(f"method {method_cls.info.name!r} declares no search space to tune")
-    inner = inner_tasks(task, inner_folds)
+    inner = inner_tasks(task, inner_folds, max_cells)
     truth = pd.DataFrame(np.asarray(task.spatial.X.todense() if hasattr(task.spatial.X, "todense") else task.spatial.X,
                                     dtype=np.float64), index=task.spatial.obs_names, columns=task.training_genes)
     trials: list[dict[str, Any]] = []
@@ -151,9 +186,10 @@ def tune_and_predict(method_cls, params: dict[str, Any], task: ImputationTask, *
     final = method_cls(**{**params, **chosen}).fit_predict(task)
     info = dict(final.info)
     info["tuning"] = {"chosen": chosen, "budget": int(budget), "inner_folds": len(inner),
+                      "inner_cells": {"spatial": int(inner[0].spatial.n_obs), "reference": int(inner[0].reference.n_obs)},
                       "criterion": "mean inner gene PCC", "trials": trials}
     return Prediction(final.expression, final.confidence, info)
 
 
 __all__ = ["TUNED_SUFFIX", "DEFAULT_BUDGET", "DEFAULT_INNER_FOLDS", "tuned_name", "base_name", "is_tuned",
-           "candidate_configs", "inner_tasks", "tune_and_predict"]
+           "candidate_configs", "cell_subsample", "inner_tasks", "tune_and_predict"]

@@ -147,3 +147,15 @@ def test_tuned_path_never_hands_over_held_out_genes(tiny_pair, tmp_path):
     assert set(result.jobs["method"]) == {"leak-probe", "leak-probe+tuned"}
     # 3 default jobs; each tuned job: 2 configurations x 2 inner folds + the final fit
     assert len(LeakProbe.seen_tasks) == 3 + 3 * (2 * 2 + 1)
+
+
+def test_tuned_path_on_a_cell_subsample_never_hands_over_held_out_genes(tiny_pair, tmp_path):
+    """--tune-cells: the inner fits on a subsample of cells are probed like the full ones."""
+    LeakProbe.held_out = _held_out(tiny_pair)
+    LeakProbe.seen_tasks = []
+    cfg = RunConfig(methods=["leak-probe"], n_folds=3, out=tmp_path / "run", isolate=False, cluster=False,
+                    tune=True, tune_budget=2, tune_folds=2, tune_cells=100)
+    with registered(LeakProbe):
+        result = run_benchmark(cfg, [tiny_pair], progress=False)
+    assert result.failures == [], result.failures
+    assert len(LeakProbe.seen_tasks) == 3 + 3 * (2 * 2 + 1)

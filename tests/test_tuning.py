@@ -74,6 +74,32 @@ def test_inner_tasks_hide_training_genes_and_renormalise(tiny_pair, tmp_path):
         assert list(sub.spatial.obs_names) == list(task.spatial.obs_names)
 
 
+def test_inner_tasks_on_a_cell_subsample(tiny_pair, tmp_path):
+    """max_cells: every inner task holds the same seeded subsample of spatial and reference cells,
+    its spatial values renormalised over those cells and the inner training genes."""
+    prep = contract.prepare_pair(tiny_pair)
+    task = contract.make_task(prep, tmp_path)
+    inner = inner_tasks(task, 3, max_cells=120)
+    again = inner_tasks(task, 3, max_cells=120)
+    cells = list(inner[0].spatial.obs_names)
+    ref_cells = list(inner[0].reference.obs_names)
+    assert len(cells) == 120 and len(ref_cells) == 120 and len(set(cells)) == 120
+    assert set(cells) <= set(task.spatial.obs_names) and set(ref_cells) <= set(task.reference.obs_names)
+    for sub, sub2 in zip(inner, again):
+        assert list(sub.spatial.obs_names) == cells and list(sub.reference.obs_names) == ref_cells
+        assert list(sub2.spatial.obs_names) == cells  # seeded
+        counts = np.asarray(task.spatial[cells, sub.training_genes].layers["counts"])
+        expected = get_preprocessing(task.preprocessing)(counts.copy())
+        np.testing.assert_allclose(np.asarray(sub.spatial.X), np.asarray(expected))
+        np.testing.assert_array_equal(np.asarray(sub.reference.X), np.asarray(task.reference[ref_cells].X))
+    # another seed, another subsample; a cap above the cell counts keeps every cell
+    other = contract.make_task(prep, tmp_path / "other", seed=5)
+    assert list(inner_tasks(other, 3, max_cells=120)[0].spatial.obs_names) != cells
+    assert inner_tasks(task, 3, max_cells=10_000)[0].spatial.n_obs == task.spatial.n_obs
+    with pytest.raises(ValueError, match="at least 2"):
+        inner_tasks(task, 3, max_cells=1)
+
+
 def test_tune_and_predict_picks_the_best_inner_score(tiny_pair, tmp_path):
     prep = contract.prepare_pair(tiny_pair)
     task = contract.make_task(prep, tmp_path)
@@ -86,6 +112,19 @@ def test_tune_and_predict_picks_the_best_inner_score(tiny_pair, tmp_path):
     # the final prediction is the chosen configuration's, on the outer task
     direct = Noisy(noise=0.0).fit_predict(task).expression
     np.testing.assert_allclose(pred.expression.to_numpy(), direct.to_numpy())
+
+
+
+def test_tune_on_a_cell_subsample_predicts_every_cell(tiny_pair, tmp_path):
+    prep = contract.prepare_pair(tiny_pair)
+    task = contract.make_task(prep, tmp_path)
+    pred = tune_and_predict(Noisy, {}, task, budget=4, inner_folds=2, max_cells=150)
+    assert pred.info["tuning"]["inner_cells"] == {"spatial": 150, "reference": 150}
+    assert pred.info["tuning"]["chosen"] == {"noise": 0.0}  # the same choice on half the cells
+    assert list(pred.expression.index) == list(task.spatial.obs_names)
+    np.testing.assert_allclose(pred.expression.to_numpy(), Noisy(noise=0.0).fit_predict(task).expression.to_numpy())
+    full = tune_and_predict(Noisy, {}, task, budget=4, inner_folds=2)
+    assert full.info["tuning"]["inner_cells"] == {"spatial": task.spatial.n_obs, "reference": task.reference.n_obs}
 
 
 def test_tuned_rows_beside_default_rows_with_chosen_parameters(tiny_pair, tmp_path):
@@ -126,6 +165,26 @@ def test_tune_options_round_trip_through_cli_yaml_and_the_reproducing_command(tm
     assert "--tune --tune-budget 2 --tune-folds 4" in command
     with pytest.raises(Exception, match="at least 2"):
         parse_config({"tune_folds": 1})
+    cfg = build_run_config(build_parser().parse_args(["run", "--tune", "--tune-cells", "500"]))
+    assert cfg.tune_cells == 500 and to_run_config(parse_config({"tune_cells": 500})).tune_cells == 500
+    assert "--tune-cells 500" in _cli_command({"config": cfg.to_json()})
+    assert build_run_config(build_parser().parse_args(["run"])).tune_cells is None
+    with pytest.raises(Exception, match="at least 2"):
+        parse_config({"tune_cells": 1})
+
+
+def test_tune_cells_enters_the_tuned_jobs_key_and_params_only_when_set(tiny_pair, tmp_path):
+    kw = dict(methods=["knn"], n_folds=3, cluster=False, tune=True, tune_budget=2, tune_folds=2)
+    full = run_benchmark(RunConfig(**kw, out=tmp_path / "full"), [tiny_pair], progress=False)
+    sub = run_benchmark(RunConfig(**kw, tune_cells=100, out=tmp_path / "sub"), [tiny_pair], progress=False)
+    keys = {r: set(res.jobs.loc[res.jobs["method"] == "knn+tuned", "cache_key"]) for r, res in (("f", full), ("s", sub))}
+    assert not keys["f"] & keys["s"]  # a subsampled tuning is another job
+    default_keys = [set(res.jobs.loc[res.jobs["method"] == "knn", "cache_key"]) for res in (full, sub)]
+    assert default_keys[0] == default_keys[1]  # the default rows do not depend on the tuning
+    tuned = lambda res: json.loads(res.results.loc[(res.results["method"] == "knn+tuned")
+                                                   & (res.results["fold"] == "all"), "params"].iloc[0])
+    assert tuned(full)["tune"] == {"budget": 2, "inner_folds": 2}  # keys of earlier runs unchanged
+    assert tuned(sub)["tune"] == {"budget": 2, "inner_folds": 2, "max_cells": 100}
 
 
 def test_base_name_of_a_tuned_label():
