@@ -92,6 +92,8 @@ class RunConfig:
     tune_budget: int = 4
     tune_folds: int = 3
     tune_cells: int | None = None
+    #: with ``tune``, run only the tuned jobs of the methods that get them (no default rows for those)
+    tuned_only: bool = False
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -274,6 +276,8 @@ def _not_applicable(prep: PreparedData, method: str) -> str:
 def _tuned_methods(cfg: RunConfig, methods: list[str]) -> list[str]:
     """The methods of the run that get a tuned row: with ``--tune``, those with a search space
     left after the user's fixed parameters (never an oracle or an ablation)."""
+    if cfg.tuned_only and not cfg.tune:
+        raise InputError("--tuned-only needs --tune")
     if not cfg.tune:
         return []
     if cfg.tune_budget < 1 or cfg.tune_folds < 2:
@@ -330,6 +334,8 @@ def run_benchmark(cfg: RunConfig, data: list[PairedData] = (), *, progress: bool
         for seed in cfg.seeds:
             for split in make_splits(cfg, prep.shared, seed, prep):
                 for m in methods:
+                    if cfg.tuned_only and m in tuned:  # its default row comes from another run
+                        continue
                     job = Job(prep.name, m, dict(sorted(cfg.method_params.get(m, {}).items())), split, seed, cfg.quick)
                     key = job.key(prep.fingerprint, fingerprints[m])
                     plan.append((prep, job, cache_dir / prep.name / m / key))

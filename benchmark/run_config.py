@@ -307,6 +307,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("--tune", _W, "also run each method that declares a search space tuned (rows METHOD+tuned): per split, "
            "the configuration with the best inner gene CV over the training genes only (docs/protocol.md)",
            "tune", "switch", _bool),
+    Option("--tuned-only", _W, "with --tune, skip the default rows of the methods that get a tuned row (when those "
+           "rows come from another run, e.g. the leaderboard's); other methods run as usual",
+           "tuned_only", "switch", _bool),
     Option("--tune-budget", _W, "configurations tried per method and split, the same for every method "
            "(default: {default})", "tune_budget", check=_int(1), type=int, metavar="N"),
     Option("--tune-folds", _W, "inner gene folds of --tune (default: {default})",

@@ -189,3 +189,17 @@ def test_tune_cells_enters_the_tuned_jobs_key_and_params_only_when_set(tiny_pair
 
 def test_base_name_of_a_tuned_label():
     assert base_name("knn+tuned") == "knn" and base_name("knn") == "knn"
+
+
+def test_tuned_only_runs_the_tuned_rows_and_the_methods_without_a_search_space(tiny_pair, tmp_path):
+    from benchmark.errors import InputError
+
+    kw = dict(methods=["knn", "mean"], n_folds=3, cluster=False, tune=True, tune_budget=2, tune_folds=2)
+    both = run_benchmark(RunConfig(**kw, out=tmp_path / "both"), [tiny_pair], progress=False)
+    only = run_benchmark(RunConfig(**kw, tuned_only=True, out=tmp_path / "only"), [tiny_pair], progress=False)
+    assert set(both.jobs["method"]) == {"knn", "knn+tuned", "mean"}
+    assert set(only.jobs["method"]) == {"knn+tuned", "mean"}  # mean has no search space: it runs as usual
+    assert only.summary.loc[("tiny", "knn+tuned"), "gene_pcc"] == pytest.approx(
+        both.summary.loc[("tiny", "knn+tuned"), "gene_pcc"])
+    with pytest.raises(InputError, match="needs --tune"):
+        run_benchmark(RunConfig(methods=["knn"], tuned_only=True, out=tmp_path / "bad"), [tiny_pair], progress=False)
