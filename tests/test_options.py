@@ -42,7 +42,7 @@ def _everything_changed() -> RunConfig:
         user_data=[UserData(Path("sp.h5ad"), Path("ref.h5ad"), "mine", "ct", "xy", "counts", Path("emb.csv"))],
         harmonize_gene_case=True, hvg=12, verify_data=True, self_pair_seed=3, self_pair_fraction=0.4,
         executor="dask", scheduler="tcp://host:8786", dask_workers=2, keep_control_probes=True, tune=True,
-        tune_budget=2, tune_folds=4,
+        tune_budget=2, tune_folds=4, tune_cells=500, tuned_only=True,
     )
 
 
