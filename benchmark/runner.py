@@ -68,7 +68,10 @@ class Job:
             "cell_order": ORDER_VERSION,  # the method's input order changes its output
         }
         if self.tune is not None:  # absent for default jobs, so their keys do not change
+            from .tuning import SELECTION_VERSION
+
             fields["tune"] = self.tune
+            fields["tune_selection"] = SELECTION_VERSION  # a job chosen by an older rule is another job
         if self.split.cells is not None:  # cell-split protocol; absent otherwise, so older keys stay valid
             fields["cells"] = list(self.split.cells)
         return stable_hash(fields, length=20)

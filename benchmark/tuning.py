@@ -17,7 +17,10 @@ inside its own process and time budget:
    the cells can be tuned at all; the final fit uses every cell;
 3. scores each configuration by the mean gene PCC over all inner held-out genes against the task's
    own values of those genes (the held-out genes of the outer split are nowhere in the task, so
-   nowhere here), and keeps the best (ties: the earlier, so the default wins a tie);
+   nowhere here), and keeps the best (ties: the earlier, so the default wins a tie) among the
+   configurations whose inner fits raised no quality flag (:mod:`benchmark.quality`: a solver that
+   did not converge, a NaN loss, a constant prediction), since such a fit is a failure that looks
+   like a result; only when every configuration was flagged does the best flagged one win;
 4. predicts the outer split's target genes with the chosen configuration.
 
 The chosen values and every configuration's inner score go into the prediction's ``info`` and so
@@ -42,6 +45,10 @@ TUNED_SUFFIX = "+tuned"
 #: Default number of configurations per method and outer split, and of inner gene folds.
 DEFAULT_BUDGET = 4
 DEFAULT_INNER_FOLDS = 3
+#: Version of the selection rule, part of a tuned job's cache key (benchmark/runner.py): bump it when
+#: the rule changes, so that no cached tuned job chosen by an older rule is reused. 2: flagged
+#: configurations lose to unflagged ones.
+SELECTION_VERSION = 2
 
 
 def tuned_name(method: str) -> str:
@@ -155,6 +162,7 @@ def tune_and_predict(method_cls, params: dict[str, Any], task: ImputationTask, *
     Returns the final prediction with ``info["tuning"]``: the chosen values, and per
     configuration its mean inner gene PCC (or the error that stopped it).
     """
+    from . import quality
     from .metrics import pearson_correlation
 
     configs = candidate_configs(method_cls, params, budget, task.seed)
@@ -168,9 +176,12 @@ def tune_and_predict(method_cls, params: dict[str, Any], task: ImputationTask, *
         t0 = time.perf_counter()
         pccs: list[np.ndarray] = []
         error = None
+        flagged: set[str] = set()
         try:
             for sub in inner:
-                pred = method_cls(**{**params, **config}).fit_predict(sub).check(sub).expression
+                raw = method_cls(**{**params, **config}).fit_predict(sub).check(sub)
+                pred = raw.expression
+                flagged.update(quality.names(quality.flags(pred, raw.info, method_cls.info)))
                 t = truth.loc[pred.index, sub.target_genes].to_numpy()
                 pccs.append(np.asarray(pearson_correlation(t, pred.to_numpy(), axis=0), dtype=np.float64))
         except Exception as exc:  # noqa: BLE001 - a configuration that fails loses, it does not end the job
@@ -179,17 +190,22 @@ def tune_and_predict(method_cls, params: dict[str, Any], task: ImputationTask, *
         finite = values[np.isfinite(values)]
         score = float(finite.mean()) if finite.size else float("nan")
         trials.append({"config": config, "inner_gene_pcc": score, "error": error,
+                       "flags": [f for f in quality.FLAGS if f in flagged] + sorted(flagged - set(quality.FLAGS)),
                        "seconds": round(time.perf_counter() - t0, 3)})
     scores = [t["inner_gene_pcc"] if np.isfinite(t["inner_gene_pcc"]) else -np.inf for t in trials]
-    best = int(np.argmax(scores))  # first maximum: the default wins a tie
+    clean = [i for i, t in enumerate(trials) if not t["flags"] and np.isfinite(scores[i])]
+    pool = clean or list(range(len(trials)))  # every configuration flagged: the best flagged one
+    best = max(pool, key=lambda i: (scores[i], -i))  # first maximum: the default wins a tie
     chosen = configs[best]
     final = method_cls(**{**params, **chosen}).fit_predict(task)
     info = dict(final.info)
     info["tuning"] = {"chosen": chosen, "budget": int(budget), "inner_folds": len(inner),
                       "inner_cells": {"spatial": int(inner[0].spatial.n_obs), "reference": int(inner[0].reference.n_obs)},
-                      "criterion": "mean inner gene PCC", "trials": trials}
+                      "criterion": "mean inner gene PCC; configurations with a quality flag lose "
+                                   "unless every one has one", "chose_flagged": bool(trials[best]["flags"]),
+                      "trials": trials}
     return Prediction(final.expression, final.confidence, info)
 
 
-__all__ = ["TUNED_SUFFIX", "DEFAULT_BUDGET", "DEFAULT_INNER_FOLDS", "tuned_name", "base_name", "is_tuned",
+__all__ = ["TUNED_SUFFIX", "DEFAULT_BUDGET", "DEFAULT_INNER_FOLDS", "SELECTION_VERSION", "tuned_name", "base_name", "is_tuned",
            "candidate_configs", "cell_subsample", "inner_tasks", "tune_and_predict"]

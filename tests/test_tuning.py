@@ -115,6 +115,55 @@ def test_tune_and_predict_picks_the_best_inner_score(tiny_pair, tmp_path):
 
 
 
+class Unconverged(Noisy):
+    """Noisy, but the configurations at or below ``flag_below`` noise report a solver that did not
+    converge (as moSCOT does at a small epsilon): the best inner score is a flagged one."""
+
+    info = MethodInfo(name="test-unconverged", summary="tuning test method")
+
+    @dataclass
+    class Params:
+        noise: float = 1.0
+        flag_below: float = 0.0
+
+    def fit_predict(self, task: ImputationTask) -> Prediction:
+        pred = super().fit_predict(task)
+        converged = self.params.noise > self.params.flag_below
+        return Prediction(pred.expression, info={"converged": converged, "convergence_detail": "" if converged
+                                                 else "test: stopped at the iteration limit"})
+
+
+def test_a_flagged_configuration_loses_to_an_unflagged_one(tiny_pair, tmp_path):
+    prep = contract.prepare_pair(tiny_pair)
+    task = contract.make_task(prep, tmp_path)
+    pred = tune_and_predict(Unconverged, {"flag_below": 0.0}, task, budget=4, inner_folds=2)
+    tuning = pred.info["tuning"]
+    by_noise = {t["config"]["noise"]: t for t in tuning["trials"]}
+    assert by_noise[0.0]["flags"] == ["not_converged"] and by_noise[0.5]["flags"] == []
+    assert by_noise[0.0]["inner_gene_pcc"] > by_noise[0.5]["inner_gene_pcc"]  # the flagged one scores best
+    assert tuning["chosen"] == {"noise": 0.5} and tuning["chose_flagged"] is False
+    np.testing.assert_allclose(pred.expression.to_numpy(),
+                               Unconverged(noise=0.5).fit_predict(task).expression.to_numpy())
+    # every configuration flagged: the best of them, and the record says so
+    every = tune_and_predict(Unconverged, {"flag_below": 5.0}, task, budget=4, inner_folds=2).info["tuning"]
+    assert all(t["flags"] == ["not_converged"] for t in every["trials"])
+    assert every["chosen"] == {"noise": 0.0} and every["chose_flagged"] is True
+
+
+def test_the_selection_rule_is_part_of_a_tuned_jobs_key(monkeypatch):
+    from benchmark import tuning
+    from benchmark.runner import Job
+    from benchmark.splits import GeneSplit
+
+    split = GeneSplit(protocol="kfold", index=0, train_genes=("a", "b"), target_genes=("c",))
+    job = Job("d", "knn+tuned", {}, split, 0, tune={"budget": 4, "inner_folds": 3})
+    default = Job("d", "knn", {}, split, 0)
+    before = job.key("fp", "code"), default.key("fp", "code")
+    monkeypatch.setattr(tuning, "SELECTION_VERSION", tuning.SELECTION_VERSION + 1)
+    assert job.key("fp", "code") != before[0]  # a rule change recomputes tuned jobs
+    assert default.key("fp", "code") == before[1]  # and only them
+
+
 def test_tune_on_a_cell_subsample_predicts_every_cell(tiny_pair, tmp_path):
     prep = contract.prepare_pair(tiny_pair)
     task = contract.make_task(prep, tmp_path)
