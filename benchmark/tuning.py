@@ -152,6 +152,42 @@ def inner_tasks(task: ImputationTask, n_folds: int, max_cells: int | None = None
             for i, s in enumerate(splits)]
 
 
+def score_config(method_cls, params: dict[str, Any], config: dict[str, Any], inner: list[ImputationTask],
+                 truth: pd.DataFrame) -> dict[str, Any]:
+    """One configuration's trial: its mean gene PCC over the held-out genes of the ``inner`` tasks
+    (against ``truth``, the outer task's own values: cells x training genes), the quality flags any
+    inner fit raised, the error that stopped it (then the score is NaN) and its seconds."""
+    from . import quality
+    from .metrics import pearson_correlation
+
+    t0 = time.perf_counter()
+    pccs: list[np.ndarray] = []
+    error = None
+    flagged: set[str] = set()
+    try:
+        for sub in inner:
+            raw = method_cls(**{**params, **config}).fit_predict(sub).check(sub)
+            pred = raw.expression
+            flagged.update(quality.names(quality.flags(pred, raw.info, method_cls.info)))
+            t = truth.loc[pred.index, sub.target_genes].to_numpy()
+            pccs.append(np.asarray(pearson_correlation(t, pred.to_numpy(), axis=0), dtype=np.float64))
+    except Exception as exc:  # noqa: BLE001 - a configuration that fails loses, it does not end the job
+        error = f"{type(exc).__name__}: {exc}"
+    values = np.concatenate(pccs) if pccs and error is None else np.array([])
+    finite = values[np.isfinite(values)]
+    score = float(finite.mean()) if finite.size else float("nan")
+    return {"config": config, "inner_gene_pcc": score, "error": error,
+            "flags": [f for f in quality.FLAGS if f in flagged] + sorted(flagged - set(quality.FLAGS)),
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def outer_truth(task: ImputationTask) -> pd.DataFrame:
+    """The outer task's spatial values (cells x training genes): the truth of every inner fold."""
+    X = task.spatial.X
+    return pd.DataFrame(np.asarray(X.todense() if hasattr(X, "todense") else X, dtype=np.float64),
+                        index=task.spatial.obs_names, columns=task.training_genes)
+
+
 def tune_and_predict(method_cls, params: dict[str, Any], task: ImputationTask, *, budget: int = DEFAULT_BUDGET,
                      inner_folds: int = DEFAULT_INNER_FOLDS, max_cells: int | None = None) -> Prediction:
     """Choose a configuration by inner gene CV on ``task``'s training genes, then predict ``task``.
@@ -162,36 +198,12 @@ def tune_and_predict(method_cls, params: dict[str, Any], task: ImputationTask, *
     Returns the final prediction with ``info["tuning"]``: the chosen values, and per
     configuration its mean inner gene PCC (or the error that stopped it).
     """
-    from . import quality
-    from .metrics import pearson_correlation
-
     configs = candidate_configs(method_cls, params, budget, task.seed)
     if not configs:
         raise ValueError(f"method {method_cls.info.name!r} declares no search space to tune")
     inner = inner_tasks(task, inner_folds, max_cells)
-    truth = pd.DataFrame(np.asarray(task.spatial.X.todense() if hasattr(task.spatial.X, "todense") else task.spatial.X,
-                                    dtype=np.float64), index=task.spatial.obs_names, columns=task.training_genes)
-    trials: list[dict[str, Any]] = []
-    for config in configs:
-        t0 = time.perf_counter()
-        pccs: list[np.ndarray] = []
-        error = None
-        flagged: set[str] = set()
-        try:
-            for sub in inner:
-                raw = method_cls(**{**params, **config}).fit_predict(sub).check(sub)
-                pred = raw.expression
-                flagged.update(quality.names(quality.flags(pred, raw.info, method_cls.info)))
-                t = truth.loc[pred.index, sub.target_genes].to_numpy()
-                pccs.append(np.asarray(pearson_correlation(t, pred.to_numpy(), axis=0), dtype=np.float64))
-        except Exception as exc:  # noqa: BLE001 - a configuration that fails loses, it does not end the job
-            error = f"{type(exc).__name__}: {exc}"
-        values = np.concatenate(pccs) if pccs and error is None else np.array([])
-        finite = values[np.isfinite(values)]
-        score = float(finite.mean()) if finite.size else float("nan")
-        trials.append({"config": config, "inner_gene_pcc": score, "error": error,
-                       "flags": [f for f in quality.FLAGS if f in flagged] + sorted(flagged - set(quality.FLAGS)),
-                       "seconds": round(time.perf_counter() - t0, 3)})
+    truth = outer_truth(task)
+    trials = [score_config(method_cls, params, config, inner, truth) for config in configs]
     scores = [t["inner_gene_pcc"] if np.isfinite(t["inner_gene_pcc"]) else -np.inf for t in trials]
     clean = [i for i, t in enumerate(trials) if not t["flags"] and np.isfinite(scores[i])]
     pool = clean or list(range(len(trials)))  # every configuration flagged: the best flagged one
@@ -208,4 +220,4 @@ def tune_and_predict(method_cls, params: dict[str, Any], task: ImputationTask, *
 
 
 __all__ = ["TUNED_SUFFIX", "DEFAULT_BUDGET", "DEFAULT_INNER_FOLDS", "SELECTION_VERSION", "tuned_name", "base_name", "is_tuned",
-           "candidate_configs", "cell_subsample", "inner_tasks", "tune_and_predict"]
+           "candidate_configs", "cell_subsample", "inner_tasks", "score_config", "outer_truth", "tune_and_predict"]
